@@ -1,0 +1,3 @@
+from datauploader.cli.main import run
+
+run()

@@ -1,0 +1,16 @@
+"""Catalogue clients: each speaks one catalogue's protocol. Chosen by ``type`` in a
+[catalogue:…] section."""
+
+from __future__ import annotations
+
+import importlib
+
+#: type name → "module:Class", imported only when used
+CATALOGUES = {
+    "local": "datauploader.catalogue.local:LocalCatalogue",
+}
+
+
+def catalogue_class(kind: str):
+    module, _, name = CATALOGUES[kind].partition(":")
+    return getattr(importlib.import_module(module), name)

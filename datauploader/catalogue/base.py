@@ -1,0 +1,141 @@
+"""The catalogue protocol: what every catalogue client (local, ICAT, SciCat, openBIS) offers.
+
+Catalogue clients speak one catalogue's protocol and nothing else; the engine decides what to
+register and when. Two promises every client keeps, because resume depends on them:
+
+* ``find_dataset`` finds a dataset this tool created earlier for the same target (by the
+  ``dataset_key`` stored with it), so a resumed or re-run job never creates a second one;
+* ``register_datafiles`` is idempotent: a datafile already registered with the same name and
+  checksum is returned, not duplicated; the same name with another checksum is an error.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from datauploader.storage.base import Option
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One field of the login form (the GUI shows exactly these)."""
+
+    name: str
+    label: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Investigation:
+    id: str
+    proposal: str  # the name users know it by (proposal number, visit id, …)
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    dataset_key: str  # identifies our target, stored with the dataset
+    description: str = ""
+    dataset_type: str = "raw"
+    sample: str = ""
+    keywords: tuple[str, ...] = ()
+    metadata: dict = field(default_factory=dict)
+    location: str = ""  # where its files land (source folder / prefix)
+
+
+@dataclass(frozen=True)
+class DatafileSpec:
+    name: str  # path within the dataset, '/'-separated
+    size: int
+    checksum: str
+    algorithm: str
+    location: str
+    mtime: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class DatafileRecord:
+    id: str
+    name: str
+    size: int
+    checksum: str | None
+    algorithm: str | None
+    location: str | None
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    investigation_id: str
+    name: str
+    complete: bool
+    dataset_key: str | None = None
+    description: str = ""
+    dataset_type: str = ""
+    sample: str = ""
+    keywords: tuple[str, ...] = ()
+    metadata: dict = field(default_factory=dict)
+    location: str = ""
+    datafiles: tuple[DatafileRecord, ...] = ()
+
+
+class Catalogue(ABC):
+    kind: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+    #: whether users may create investigations/proposals from this tool
+    can_create_investigations: ClassVar[bool] = False
+
+    def credential_fields(self) -> list[CredentialField]:
+        """The login form's fields; empty when no login is needed."""
+        return []
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Which catalogue (no secrets), for messages and the journal."""
+
+    @abstractmethod
+    def login(self, credentials: dict[str, str]) -> str:
+        """Log in; return the user name as the catalogue knows it. Raises AuthError."""
+
+    def logout(self) -> None:
+        pass
+
+    @abstractmethod
+    def investigations(self, search: str | None = None) -> list[Investigation]:
+        """The investigations/proposals the user may add datasets to."""
+
+    @abstractmethod
+    def find_investigation(self, proposal: str) -> Investigation | None:
+        ...
+
+    def create_investigation(self, proposal: str, title: str = "") -> Investigation:
+        from datauploader.errors import PermissionDeniedError
+        raise PermissionDeniedError(
+            f"Proposal {proposal} is not in the catalogue and {self.describe()} does not let "
+            "this tool create one; ask the user office, or check the proposal number.")
+
+    @abstractmethod
+    def find_dataset(self, investigation_id: str, name: str, dataset_key: str) -> DatasetRecord | None:
+        """The dataset of that name in that investigation, if any (with its key)."""
+
+    @abstractmethod
+    def create_dataset(self, investigation_id: str, spec: DatasetSpec) -> DatasetRecord:
+        ...
+
+    @abstractmethod
+    def get_dataset(self, dataset_id: str) -> DatasetRecord:
+        """The dataset with its datafiles (read back)."""
+
+    @abstractmethod
+    def register_datafiles(self, dataset_id: str, files: list[DatafileSpec]) -> list[str]:
+        """Register a batch; returns datafile ids in the same order. Idempotent."""
+
+    @abstractmethod
+    def finalize_dataset(self, dataset_id: str) -> None:
+        """Mark the dataset complete (no more files)."""
+
+    def close(self) -> None:
+        pass

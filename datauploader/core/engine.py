@@ -1,0 +1,523 @@
+"""The engine: runs a job's file tasks concurrently, safely, and tells subscribers everything.
+
+One ``run`` call takes a job from the journal to an end state:
+
+1. lock the job (one process at a time), prove the storage credentials work;
+2. find or create the dataset in the catalogue (never a second one: the dataset id is
+   journaled before anything else happens, and ``find_dataset`` recognises our own);
+3. list what already exists under the job's prefix (one listing, not one request per file);
+4. upload every file that is not yet verified, ``workers`` at a time: each file is read once,
+   its checksum computed on the way, the result verified against what the server reports.
+   A key that already exists is never overwritten: it is proven identical (and adopted) or the
+   file fails with a plain reason;
+5. register verified files in the catalogue in batches, then finalize the dataset.
+
+Errors are classified where they happen (``errors.classify``): transient faults are retried
+with exponential backoff; a server that stays unreachable, or credentials that are refused,
+stop the job (resumable); a problem with one file fails that file and the rest carry on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import filelock
+
+from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
+from datauploader.core.clock import Clock
+from datauploader.core.journal import Journal, JobRecord, TaskRecord
+from datauploader.core.models import TO_UPLOAD, JobState, TaskState
+from datauploader.core.retry import RetryPolicy
+from datauploader.core.throttle import Throttle
+from datauploader.errors import (AuthError, CancelledError, CatalogueError, ExitCode,
+                                 InputError, UnreachableError, UserFacingError, classify,
+                                 describe)
+from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
+                                 FileFailed, FileRetrying, FilesRegistered, FileStarted,
+                                 JobDone, JobPaused, JobStarted, MultipartStarted, PartDone)
+from datauploader.storage.base import StorageBackend, TransferContext, TransferItem, UploadResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineSettings:
+    workers: int = 8
+    checksum: str = "sha256"
+    bandwidth_limit: str = "off"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    register_batch: int = 500
+    register_interval: float = 2.0
+
+    @classmethod
+    def from_settings(cls, values: dict) -> "EngineSettings":
+        return cls(workers=int(values["workers"]), checksum=str(values["checksum"]),
+                   bandwidth_limit=str(values["bandwidth_limit"]),
+                   retry=RetryPolicy(attempts=int(values["retries"]),
+                                     max_delay=float(values["retry_max_delay"])),
+                   register_batch=int(values["register_batch"]))
+
+
+class JobControls:
+    """Pause, resume and cancel one running job, from any thread."""
+
+    def __init__(self):
+        self.cancel_event = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._listeners: list = []
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+        self._running.set()  # wake paused workers so that they see the cancel
+
+    def pause(self) -> None:
+        self._running.clear()
+        for fn in self._listeners:
+            fn(True)
+
+    def resume(self) -> None:
+        self._running.set()
+        for fn in self._listeners:
+            fn(False)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def checkpoint(self) -> None:
+        """Block while paused; raise CancelledError once cancelled."""
+        if not self._running.is_set():
+            self._running.wait()
+        if self.cancel_event.is_set():
+            raise CancelledError()
+
+
+def dataset_key(catalogue: str, proposal: str, dataset: str, storage: str, prefix: str) -> str:
+    """Identifies an upload target; stored with the dataset so that re-runs find it again."""
+    raw = "\x1f".join((catalogue, proposal, dataset, storage, prefix))
+    return "du-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
+
+
+class JobLock:
+    """One process at a time per job: an OS file lock, released by the OS if we are killed."""
+
+    def __init__(self, lock_dir: str, job_uuid: str):
+        os.makedirs(lock_dir, exist_ok=True)
+        self._lock = filelock.FileLock(os.path.join(lock_dir, f"job-{job_uuid}.lock"),
+                                       thread_local=False)
+
+    def acquire(self) -> bool:
+        try:
+            self._lock.acquire(timeout=0)
+            return True
+        except filelock.Timeout:
+            return False
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def held_elsewhere(self) -> bool:
+        if self._lock.is_locked:
+            return False
+        if self.acquire():
+            self.release()
+            return False
+        return True
+
+
+class _StopJob(Exception):
+    """Raised inside the engine once a job-level error has been recorded."""
+
+
+class _FileContext(TransferContext):
+    def __init__(self, run: "_Run", task: TaskRecord):
+        self._run = run
+        self._task = task
+        self.cancel = run.controls.cancel_event
+
+    def sent(self, nbytes: int) -> None:
+        run = self._run
+        run.controls.checkpoint()
+        if run.stop.is_set():
+            raise _StopJob()
+        run.throttle.consume(nbytes, self.cancel)
+        run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
+
+    def multipart_state(self):
+        return self._run.journal.multipart(self._task.id)
+
+    def multipart_started(self, upload_id: str, part_size: int) -> None:
+        self._run.bus.emit(MultipartStarted(self._run.job.id, self._task.id, upload_id, part_size))
+
+    def part_done(self, part_number: int, size: int, etag: str, checksum: str) -> None:
+        self._run.bus.emit(PartDone(self._run.job.id, self._task.id, part_number, size, etag,
+                                    checksum))
+
+    def multipart_forgotten(self) -> None:
+        self._run.journal.clear_multipart(self._task.id)
+
+
+class _Registrar:
+    """Registers verified files in the catalogue in batches, on its own thread, so that
+    catalogue latency overlaps the transfers."""
+
+    def __init__(self, run: "_Run", dataset_id: str):
+        self.run = run
+        self.dataset_id = dataset_id
+        self.q: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="registrar", daemon=True)
+        self._thread.start()
+
+    def add(self, task_id: int, spec: DatafileSpec) -> None:
+        self.q.put((task_id, spec))
+
+    def close(self) -> None:
+        self.q.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        settings = self.run.settings
+        batch: list[tuple[int, DatafileSpec]] = []
+        done = False
+        while not done:
+            try:
+                item = self.q.get(timeout=settings.register_interval)
+                if item is None:
+                    done = True
+                else:
+                    batch.append(item)
+                    if len(batch) < settings.register_batch:
+                        continue
+            except queue.Empty:
+                pass
+            if batch and self.error is None:
+                try:
+                    self._register(batch)
+                except BaseException as e:  # noqa: BLE001 - reported by the engine
+                    self.error = e
+                    self.run.stop_job(e)
+            batch = []
+
+    def _register(self, batch) -> None:
+        run = self.run
+        policy = run.settings.retry
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                ids = run.catalogue.register_datafiles(self.dataset_id, [s for _, s in batch])
+                break
+            except BaseException as e:
+                if classify(e) != "retry" or tries >= policy.attempts or run.controls.cancelled:
+                    raise
+                delay = policy.delay(tries, getattr(e, "retry_after", None))
+                log.warning("catalogue registration failed (%s); retrying in %.1fs", e, delay)
+                if run.clock.sleep(delay, run.controls.cancel_event):
+                    raise CancelledError() from None
+        run.bus.emit(FilesRegistered(run.job.id, self.dataset_id,
+                                     tuple(t for t, _ in batch), tuple(str(i) for i in ids)))
+
+
+class _Run:
+    """The state of one ``Engine.run`` call."""
+
+    def __init__(self, engine: "Engine", job: JobRecord, controls: JobControls, bus: EventBus):
+        self.engine = engine
+        self.journal = engine.journal
+        self.storage = engine.storage
+        self.catalogue = engine.catalogue
+        self.settings = engine.settings
+        self.clock = engine.clock
+        self.job = job
+        self.controls = controls
+        self.bus = bus
+        self.throttle = Throttle(self.settings.bandwidth_limit, clock=engine.clock)
+        self.stop = threading.Event()
+        self.job_error: BaseException | None = None
+        self._err_lock = threading.Lock()
+        self.existing: dict = {}
+        self.registrar: _Registrar | None = None
+        self.failed = 0
+
+    def stop_job(self, exc: BaseException) -> None:
+        with self._err_lock:
+            if self.job_error is None:
+                self.job_error = exc
+        self.stop.set()
+
+
+class Engine:
+    def __init__(self, journal: Journal, storage: StorageBackend, catalogue: Catalogue,
+                 settings: EngineSettings | None = None, *, clock: Clock | None = None,
+                 subscribers=(), lock_dir: str | None = None):
+        self.journal = journal
+        self.storage = storage
+        self.catalogue = catalogue
+        self.settings = settings or EngineSettings()
+        self.clock = clock or Clock()
+        self.subscribers = list(subscribers)
+        self.lock_dir = lock_dir or os.path.join(os.path.dirname(os.path.abspath(journal.path)),
+                                                 "locks")
+
+    # -- the job ----------------------------------------------------------------------------
+    def run(self, job_id: int, controls: JobControls | None = None) -> JobDone:
+        job = self.journal.job(job_id)
+        controls = controls or JobControls()
+        bus = EventBus()
+        bus.subscribe(self.journal, critical=True)
+        for sub in self.subscribers:
+            bus.subscribe(sub)
+        lock = JobLock(self.lock_dir, job.uuid)
+        if not lock.acquire():
+            raise UserFacingError(f"Job {job_id} is already running in another DataUploader "
+                                  "window or command; wait for it or cancel it there.")
+        run = _Run(self, job, controls, bus)
+        controls._listeners.append(lambda paused: bus.emit(JobPaused(job_id, paused)))
+        started = self.clock.monotonic()
+        try:
+            counts = self.journal.counts(job_id)
+            bus.emit(JobStarted(job_id, job.files_total, job.bytes_total, counts.files_done,
+                                counts.bytes_done, resumed=job.state is not JobState.PLANNED))
+            try:
+                self._run(run)
+            except CancelledError:
+                pass
+            except _StopJob:
+                pass
+            except BaseException as e:  # noqa: BLE001 - becomes the job's outcome
+                if classify(e) == "fatal" and not isinstance(e, UserFacingError):
+                    log.exception("job %s stopped by an unexpected error", job_id)
+                run.stop_job(e)
+            done = self._outcome(run, self.clock.monotonic() - started)
+            bus.emit(done)
+            return done
+        finally:
+            controls._listeners.clear()
+            lock.release()
+
+    def _run(self, run: _Run) -> None:
+        run.controls.checkpoint()
+        self._with_retries(run, self.storage.check)
+        dataset = self._ensure_dataset(run)
+        run.existing = self._with_retries(run, lambda: self.storage.existing(run.job.prefix))
+        run.registrar = _Registrar(run, dataset.id)
+        try:
+            # files verified in an earlier run but not yet registered
+            for t in self.journal.tasks(run.job.id, [TaskState.VERIFIED]):
+                run.registrar.add(t.id, self._spec(t.relpath, t.size, t.checksum, t.algorithm,
+                                                   t.location, t.mtime_ns))
+            self._upload_all(run)
+        finally:
+            run.registrar.close()
+        if run.controls.cancelled or run.stop.is_set():
+            return
+        self.journal.commit()
+        counts = self.journal.counts(run.job.id)
+        total = sum(counts.files.values())
+        if counts.files.get(TaskState.REGISTERED.value, 0) == total:
+            self._with_retries(run, lambda: self.catalogue.finalize_dataset(dataset.id))
+            run.bus.emit(DatasetFinalized(run.job.id, dataset.id))
+
+    def _with_retries(self, run: _Run, fn):
+        policy = self.settings.retry
+        tries = 0
+        while True:
+            tries += 1
+            run.controls.checkpoint()
+            try:
+                return fn()
+            except BaseException as e:
+                if classify(e) != "retry" or tries >= policy.attempts:
+                    raise
+                delay = policy.delay(tries, getattr(e, "retry_after", None))
+                log.warning("%s; retrying in %.1fs", describe(e), delay)
+                if self.clock.sleep(delay, run.controls.cancel_event):
+                    raise CancelledError() from None
+
+    # -- catalogue --------------------------------------------------------------------------
+    def _ensure_dataset(self, run: _Run) -> DatasetRecord:
+        job, cat = run.job, self.catalogue
+        d = job.definition
+        if job.dataset_id:
+            ds = self._with_retries(run, lambda: cat.get_dataset(job.dataset_id))
+            self._check_open(run, ds)
+            return ds
+        inv = self._with_retries(run, lambda: cat.find_investigation(d.proposal))
+        if inv is None:
+            if not cat.can_create_investigations:
+                raise InputError(f"Proposal {d.proposal} is not in {cat.describe()}, or you are "
+                                 "not one of its participants; check the proposal number.")
+            inv = self._with_retries(run, lambda: cat.create_investigation(
+                d.proposal, d.investigation_title))
+        ds = self._with_retries(run, lambda: cat.find_dataset(inv.id, d.name, job.dataset_key))
+        created = False
+        if ds is not None:
+            if ds.dataset_key != job.dataset_key:
+                raise CatalogueError(
+                    f"A dataset named '{d.name}' already exists in proposal {d.proposal} and was "
+                    "not created by DataUploader for this upload; choose another dataset name.")
+            self._check_open(run, ds)
+        else:
+            spec = DatasetSpec(name=d.name, dataset_key=job.dataset_key, description=d.description,
+                               dataset_type=d.dataset_type, sample=d.sample,
+                               keywords=tuple(d.keywords), metadata=dict(d.metadata),
+                               location=self.storage.location(job.prefix))
+            ds = self._with_retries(run, lambda: cat.create_dataset(inv.id, spec))
+            created = True
+        run.bus.emit(DatasetReady(job.id, inv.id, ds.id, created))
+        return ds
+
+    def _check_open(self, run: _Run, ds: DatasetRecord) -> None:
+        if not ds.complete:
+            return
+        known = {f.name for f in ds.datafiles}
+        new = [t.relpath for t in self.journal.tasks(run.job.id)
+               if t.state is not TaskState.REGISTERED and t.relpath not in known]
+        if new:
+            raise CatalogueError(
+                f"Dataset '{ds.name}' is already complete in the catalogue and takes no more "
+                f"files ({len(new)} new, e.g. {new[0]}); upload them as a new dataset.")
+
+    @staticmethod
+    def _spec(relpath, size, checksum, algorithm, location, mtime_ns) -> DatafileSpec:
+        return DatafileSpec(name=relpath, size=size, checksum=checksum, algorithm=algorithm,
+                            location=location, mtime=mtime_ns / 1e9)
+
+    # -- transfers --------------------------------------------------------------------------
+    def _upload_all(self, run: _Run) -> None:
+        workers = max(1, self.settings.workers)
+        slots = threading.Semaphore(workers * 2)  # bounded queue: memory flat in file count
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
+            for task in self.journal.iter_tasks(run.job.id):
+                if task.state not in TO_UPLOAD:
+                    continue
+                while not slots.acquire(timeout=0.2):
+                    if run.stop.is_set() or run.controls.cancelled:
+                        break
+                if run.stop.is_set() or run.controls.cancelled:
+                    break
+                fut = pool.submit(self._transfer_guarded, run, task)
+                fut.add_done_callback(lambda _f: slots.release())
+
+    def _transfer_guarded(self, run: _Run, task: TaskRecord) -> None:
+        try:
+            self._transfer(run, task)
+        except (CancelledError, _StopJob):
+            pass
+        except BaseException as e:  # noqa: BLE001 - last resort: never lose an error silently
+            log.exception("unexpected error in a worker")
+            run.stop_job(e)
+
+    def _transfer(self, run: _Run, task: TaskRecord) -> None:
+        job = run.job
+        item = TransferItem(task_id=task.id, path=task.path, key=task.key, size=task.size,
+                            algorithm=self.settings.checksum, job_uuid=job.uuid)
+        ctx = _FileContext(run, task)
+        policy = self.settings.retry
+        attempt = task.attempts
+        tries = 0
+        while True:
+            tries += 1
+            attempt += 1
+            run.controls.checkpoint()
+            if run.stop.is_set():
+                return
+            mp = self.journal.multipart(task.id)
+            resumed = sum(p[0] for p in mp.parts.values()) if mp else 0
+            run.bus.emit(FileStarted(job.id, task.id, task.relpath, task.size, attempt, resumed))
+            try:
+                remote = run.existing.get(task.key)
+                if remote is not None:
+                    result = self.storage.adopt(item, remote, ctx)
+                else:
+                    result = self.storage.upload(item, ctx)
+            except (CancelledError, _StopJob):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - classified below
+                kind = classify(exc)
+                if kind == "retry" and tries < policy.attempts and not run.stop.is_set():
+                    delay = policy.delay(tries, getattr(exc, "retry_after", None))
+                    run.bus.emit(FileRetrying(job.id, task.id, task.relpath, attempt, delay,
+                                              describe(exc)))
+                    if self.clock.sleep(delay, run.controls.cancel_event):
+                        raise CancelledError() from None
+                    continue
+                details = None
+                if kind == "fatal":
+                    log.error("unexpected error uploading %s", task.path, exc_info=exc)
+                    details = "".join(traceback.format_exception(exc))
+                elif getattr(exc, "details", None):
+                    details = exc.details
+                run.bus.emit(FileFailed(job.id, task.id, task.relpath, describe(exc), kind,
+                                        attempt, details))
+                if kind == "file":
+                    try:
+                        self.storage.cleanup_task(item, ctx)
+                    except Exception:  # noqa: BLE001 - best effort
+                        log.debug("cleanup of %s failed", task.key, exc_info=True)
+                if kind == "auth" or isinstance(exc, UnreachableError):
+                    run.stop_job(exc)  # every other file would fail the same way
+                else:
+                    with run._err_lock:
+                        run.failed += 1
+                return
+            self._done(run, task, result)
+            return
+
+    def _done(self, run: _Run, task: TaskRecord, result: UploadResult) -> None:
+        run.bus.emit(FileDone(run.job.id, task.id, task.relpath, result.size, result.checksum,
+                              self.settings.checksum, task.key, result.location,
+                              result.verified_by, result.skipped))
+        run.registrar.add(task.id, self._spec(task.relpath, result.size, result.checksum,
+                                              self.settings.checksum, result.location,
+                                              task.mtime_ns))
+
+    # -- outcome ----------------------------------------------------------------------------
+    def _outcome(self, run: _Run, elapsed: float) -> JobDone:
+        self.journal.commit()
+        counts = self.journal.counts(run.job.id)
+        failed = counts.files.get(TaskState.FAILED.value, 0)
+        ok = counts.files.get(TaskState.REGISTERED.value, 0)
+        job_id = run.job.id
+        err = run.job_error
+        if run.controls.cancelled and err is None:
+            return JobDone(job_id, JobState.CANCELLED.value, ok, failed, counts.bytes_done,
+                           elapsed, "The job was cancelled; resume it to finish the upload.",
+                           exit_code=ExitCode.INTERRUPTED)
+        if err is not None:
+            details = None
+            if classify(err) == "fatal" and not isinstance(err, UserFacingError):
+                details = "".join(traceback.format_exception(err))
+            elif getattr(err, "details", None):
+                details = err.details
+            message = describe(err)
+            if classify(err) in ("retry", "auth") or isinstance(err, UnreachableError):
+                message += f" Nothing is lost: resume the job (datauploader resume {job_id})."
+            code = getattr(err, "exit_code", ExitCode.ERROR)
+            if isinstance(err, AuthError):
+                code = ExitCode.AUTH
+            elif classify(err) == "retry":
+                code = ExitCode.UNREACHABLE
+            return JobDone(job_id, JobState.FAILED.value, ok, failed, counts.bytes_done, elapsed,
+                           message, details, exit_code=code)
+        total = sum(counts.files.values())
+        if failed or ok != total:
+            msg = (f"{failed} of {total} files failed; the others are uploaded and registered. "
+                   f"Fix the causes shown, then resume the job (datauploader resume {job_id}).")
+            return JobDone(job_id, JobState.INCOMPLETE.value, ok, failed, counts.bytes_done,
+                           elapsed, msg, exit_code=ExitCode.INCOMPLETE)
+        return JobDone(job_id, JobState.COMPLETED.value, ok, 0, counts.bytes_done, elapsed)

@@ -1,0 +1,133 @@
+"""Remote keys: a prefix template filled in, joined with each file's relative path, made safe.
+
+Safe means: no ``..`` or ``.`` component and no absolute path, so that a key can never escape
+its prefix whatever a dataset name or a file name contains; names valid on the target
+(Windows forbids ``<>:"|?*`` and names such as ``CON``); Unicode in NFC form, so that a file
+named on macOS and one named on Windows land on the same key.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import posixpath
+import re
+import string
+import unicodedata
+
+from datauploader.errors import ConfigError, UnsafeKeyError
+
+#: placeholders a prefix template may use
+PLACEHOLDERS = ("proposal", "dataset", "user", "date", "year", "month", "day", "type", "sample",
+                "instrument")
+
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                     *(f"lpt{i}" for i in range(1, 10))}
+_WINDOWS_BAD = re.compile(r'[<>:"|?*\\\x00-\x1f]')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class NameRules:
+    """What a target accepts as a path component. Subclasses: posix, windows, s3."""
+
+    name = "posix"
+    max_component_bytes = 255
+    max_key_bytes = 4096
+
+    def fix_component(self, part: str) -> str:
+        """Return a valid version of ``part`` (invalid characters replaced by '_')."""
+        return part.replace("\x00", "_")
+
+
+class PosixNames(NameRules):
+    pass
+
+
+class WindowsNames(NameRules):
+    name = "windows"
+    max_key_bytes = 32767
+
+    def fix_component(self, part: str) -> str:
+        fixed = _WINDOWS_BAD.sub("_", part)
+        if fixed.rstrip(" .") != fixed:  # Windows drops trailing dots and spaces silently
+            fixed = fixed.rstrip(" .") + "_"
+        if fixed.split(".")[0].lower() in _WINDOWS_RESERVED:
+            fixed = "_" + fixed
+        return fixed
+
+
+class S3Names(NameRules):
+    name = "s3"
+    max_component_bytes = 1024
+    max_key_bytes = 1024
+
+    def fix_component(self, part: str) -> str:
+        # S3 accepts any UTF-8, but control characters break XML listings and most tools
+        return _CONTROL.sub("_", part)
+
+
+RULES = {"posix": PosixNames(), "windows": WindowsNames(), "portable": WindowsNames(),
+         "s3": S3Names()}
+
+
+def check_component(part: str, what: str) -> None:
+    if part in (".", ".."):
+        raise UnsafeKeyError(
+            f"The {what} '{part}' would place files outside the storage prefix; choose another name.")
+
+
+def fill_prefix(template: str, values: dict[str, str], rules: NameRules) -> str:
+    """Fill ``template`` (e.g. ``{proposal}/{dataset}``) and return a safe relative prefix."""
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    for f in fields:
+        if f not in PLACEHOLDERS:
+            raise ConfigError(f"unknown placeholder {{{f}}} in '{template}'; use "
+                              + ", ".join("{" + p + "}" for p in PLACEHOLDERS), key="prefix")
+    now = _dt.datetime.now()
+    defaults = {"user": _safe_user(), "date": now.strftime("%Y-%m-%d"), "year": f"{now.year:04d}",
+                "month": f"{now.month:02d}", "day": f"{now.day:02d}", "type": "raw", "sample": "",
+                "instrument": "", "proposal": "", "dataset": ""}
+    merged = {**defaults, **{k: v for k, v in values.items() if v is not None}}
+    safe_values = {}
+    for k in fields:
+        v = unicodedata.normalize("NFC", str(merged.get(k, "")).strip())
+        # a value is one path component: separators inside it are not structure
+        v = v.replace("/", "_").replace("\\", "_")
+        if f"{{{k}}}" in template and not v and k in ("proposal", "dataset"):
+            raise UnsafeKeyError(f"The {k} is empty; give a {k} name.")
+        check_component(v, {"dataset": "dataset name", "proposal": "proposal"}.get(k, k))
+        safe_values[k] = v
+    filled = template.format(**safe_values)
+    return join_safe("", filled, rules, what="storage prefix")
+
+
+def join_safe(prefix: str, relpath: str, rules: NameRules, what: str = "file name") -> str:
+    """``prefix/relpath`` with every component checked and fixed; raises UnsafeKeyError."""
+    relpath = unicodedata.normalize("NFC", relpath.replace("\\", "/"))
+    parts = []
+    for part in relpath.split("/"):
+        if part == "":
+            continue  # leading '/', '//' : never absolute, never empty components
+        check_component(part, what)
+        fixed = rules.fix_component(part)
+        if len(fixed.encode("utf-8")) > rules.max_component_bytes:
+            raise UnsafeKeyError(f"The name '{part[:40]}…' is too long for the storage target "
+                                 f"({rules.max_component_bytes} bytes at most).")
+        parts.append(fixed)
+    rel = "/".join(parts)
+    key = f"{prefix}/{rel}" if prefix and rel else (prefix or rel)
+    # belt and braces: normalising must not change it, and it must stay under the prefix
+    if posixpath.normpath(key) != key or key.startswith("/") or (
+            prefix and not key.startswith(prefix + "/") and key != prefix):
+        raise UnsafeKeyError(f"The remote key '{key}' would escape the storage prefix '{prefix}'.")
+    if len(key.encode("utf-8")) > rules.max_key_bytes:
+        raise UnsafeKeyError(f"The remote key for '{relpath}' is longer than the storage target "
+                             f"allows ({rules.max_key_bytes} bytes).")
+    return key
+
+
+def _safe_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some service accounts
+        return "unknown"

@@ -1,0 +1,176 @@
+"""Errors, classified where they happen.
+
+Two tiers (see conventions.md): a ``UserFacingError`` family whose message is one plain
+sentence for the operator (what happened and what to do), and everything else, which front-ends
+show as a generic sentence with details. Each class also says how the engine reacts:
+
+* ``TransientError``: retry with backoff (timeouts, connection drops, 5xx, throttling).
+* ``AuthError``: stop the job and ask for credentials; retrying cannot help.
+* ``FileError``: this one file failed (unreadable, changed while read, exists remotely with
+  other content); record why and carry on with the rest.
+* anything else: a bug or an unexpected condition; the job stops, resumable.
+
+Exit codes for the command line live here too, in one table, so that every front-end agrees.
+"""
+
+from __future__ import annotations
+
+
+class ExitCode:
+    OK = 0
+    ERROR = 1  # unexpected error (a bug, or something we did not classify)
+    USAGE = 2  # bad command line, bad input paths, malformed configuration
+    AUTH = 3  # credentials refused or missing, insufficient privileges
+    INCOMPLETE = 4  # some files failed, or verification found problems; resumable
+    UNREACHABLE = 5  # a server could not be reached after retries; resumable
+    INTERRUPTED = 130  # cancelled (Ctrl-C, SIGTERM); resumable
+
+
+class DataUploaderError(Exception):
+    """Base class of all our own errors."""
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, message: str, *, details: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserFacingError(DataUploaderError):
+    """Its message is written for the operator and may be shown as is."""
+
+
+class UsageError(UserFacingError):
+    exit_code = ExitCode.USAGE
+
+
+class InputError(UsageError):
+    """A path, a name or a value given by the user cannot be used."""
+
+
+class UnsafeKeyError(InputError):
+    """A remote key would escape its prefix or is not valid on the target."""
+
+
+class ConfigError(UsageError):
+    """Something wrong in a configuration file: names the file, the section and the key."""
+
+    def __init__(self, problem: str, *, file: str | None = None, section: str | None = None,
+                 key: str | None = None, details: str | None = None):
+        self.problem = problem
+        self.file = file
+        self.section = section
+        self.key = key
+        where = []
+        if file:
+            where.append(f"In {file}")
+        if section:
+            where.append(f"section [{section}]")
+        if key:
+            where.append(f"key '{key}'")
+        prefix = (", ".join(where) + ": ") if where else ""
+        super().__init__(prefix + problem, details=details)
+
+
+class AuthError(UserFacingError):
+    """Credentials were refused or are missing; the user must log in again."""
+
+    exit_code = ExitCode.AUTH
+
+
+class PermissionDeniedError(AuthError):
+    """Authenticated, but not allowed to do this."""
+
+
+class TransientError(DataUploaderError):
+    """A fault that may go away: retry with backoff."""
+
+    def __init__(self, message: str, *, details: str | None = None, retry_after: float | None = None):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class UnreachableError(TransientError, UserFacingError):
+    """A server could not be reached (connection refused, DNS, timeout)."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class FileError(UserFacingError):
+    """One file could not be uploaded; the others carry on."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class SourceFileError(FileError):
+    """The local file is missing or unreadable."""
+
+
+class FileChangedError(FileError):
+    """The local file changed while it was read; it is probably still being written."""
+
+
+class RemoteExistsError(FileError):
+    """The remote object exists and is not ours (or has other content): never overwritten."""
+
+
+class VerificationError(FileError):
+    """What the server reports does not match what we sent."""
+
+
+class StorageFullError(FileError, UserFacingError):
+    """The target has no space left (or a quota is exceeded)."""
+
+
+class CatalogueError(UserFacingError):
+    """The catalogue refused a request (validation, conflict)."""
+
+
+class JobIncompleteError(UserFacingError):
+    exit_code = ExitCode.INCOMPLETE
+
+
+class CancelledError(UserFacingError):
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str = "The job was cancelled; nothing is lost.", **kw):
+        super().__init__(message, **kw)
+
+
+def classify(exc: BaseException) -> str:
+    """How the engine reacts to ``exc``: 'retry', 'auth', 'file', 'cancel' or 'fatal'."""
+    if isinstance(exc, CancelledError):
+        return "cancel"
+    if isinstance(exc, AuthError):
+        return "auth"
+    if isinstance(exc, TransientError):
+        return "retry"
+    if isinstance(exc, FileError):
+        return "file"
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return "retry"
+    if isinstance(exc, OSError):
+        import errno
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+            return "file"
+        if exc.errno in (errno.ETIMEDOUT, errno.ECONNRESET, errno.EPIPE, errno.EHOSTUNREACH,
+                         errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNABORTED):
+            return "retry"
+        return "file"
+    return "fatal"
+
+
+def describe(exc: BaseException) -> str:
+    """One sentence for the user, whatever ``exc`` is."""
+    if isinstance(exc, UserFacingError):
+        return exc.message
+    if isinstance(exc, DataUploaderError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}."
+    return f"Unexpected error: {type(exc).__name__}: {exc}"

@@ -1,0 +1,269 @@
+"""The one entry point both front-ends use: configuration → backends → journal → engine.
+
+The CLI and the GUI are thin layers over this: plan a dataset, create the job, run it with
+their own subscribers, list jobs, resume, verify. Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+from datauploader.catalogue import catalogue_class
+from datauploader.catalogue.base import Catalogue
+from datauploader.config import Config
+from datauploader.core.engine import Engine, EngineSettings, JobControls, JobLock, dataset_key
+from datauploader.core.journal import JobRecord, Journal
+from datauploader.core.keys import fill_prefix
+from datauploader.core.models import DatasetDefinition, JobState, TaskState
+from datauploader.core.planner import Plan, Planner
+from datauploader.credentials import SecretStore
+from datauploader.errors import CancelledError, ConfigError, UserFacingError, describe
+from datauploader.events import JobDone
+from datauploader.paths import Paths
+from datauploader.storage import backend_class
+from datauploader.storage.base import StorageBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a backend or catalogue may need beyond its options."""
+
+    section: str
+    env: Mapping[str, str]
+    secrets: SecretStore
+    paths: Paths
+
+
+@dataclass
+class PreparedJob:
+    plan: Plan
+    prefix: str
+    storage: StorageBackend
+
+
+@dataclass
+class VerifyItem:
+    task_id: int
+    relpath: str
+    key: str
+    status: str  # ok | missing | size-mismatch | checksum-mismatch | not-uploaded | error
+    detail: str = ""
+
+
+@dataclass
+class VerifyReport:
+    job_id: int
+    mode: str
+    items: list[VerifyItem] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[VerifyItem]:
+        return [i for i in self.items if i.status != "ok"]
+
+
+def build(kind: str, typ: str, options: dict, ctx: BuildContext):
+    cls = backend_class(typ) if kind == "storage" else catalogue_class(typ)
+    if hasattr(cls, "from_config"):
+        return cls.from_config(options, ctx)
+    return cls(**options)
+
+
+class Service:
+    def __init__(self, config: Config, secrets: SecretStore | None = None,
+                 journal: Journal | None = None):
+        self.config = config
+        self.paths = config.paths
+        self.env = config.env
+        self.secrets = secrets or SecretStore(config.env)
+        self._journal = journal
+        self._storages: dict[str, StorageBackend] = {}
+        self._catalogues: dict[str, Catalogue] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, paths: Paths, extra_configs: Iterable[str] = (), env=None,
+             secrets: SecretStore | None = None) -> "Service":
+        config = Config.load(paths, list(extra_configs), env)
+        return cls(config, secrets)
+
+    @property
+    def journal(self) -> Journal:
+        with self._lock:
+            if self._journal is None:
+                self._journal = Journal(self.paths.journal)
+            return self._journal
+
+    def close(self) -> None:
+        for s in self._storages.values():
+            s.close()
+        for c in self._catalogues.values():
+            c.close()
+        if self._journal is not None:
+            self._journal.close()
+
+    # -- backends ---------------------------------------------------------------------------
+    def _ctx(self, section: str) -> BuildContext:
+        return BuildContext(section, self.env, self.secrets, self.paths)
+
+    def storage(self, profile: str | None = None) -> StorageBackend:
+        name = self.config.profile(profile).values["storage"]
+        if name not in self._storages:
+            typ, options = self.config.options("storage", name)
+            self._storages[name] = build("storage", typ, options, self._ctx(name))
+        return self._storages[name]
+
+    def catalogue(self, profile: str | None = None) -> Catalogue:
+        name = self.config.profile(profile).values["catalogue"]
+        if name not in self._catalogues:
+            typ, options = self.config.options("catalogue", name)
+            if typ == "local" and not options.get("path"):
+                options["path"] = self.paths.default_catalogue
+            self._catalogues[name] = build("catalogue", typ, options, self._ctx(name))
+        return self._catalogues[name]
+
+    def login(self, profile: str | None = None, credentials: dict | None = None) -> str:
+        return self.catalogue(profile).login(credentials or {})
+
+    def engine_settings(self, profile: str | None = None, overrides: dict | None = None) -> EngineSettings:
+        values = self.config.effective_settings(profile)
+        for k, v in (overrides or {}).items():
+            if v is not None and not self.config.is_locked(k):
+                values[k] = v
+        return EngineSettings.from_settings(values)
+
+    # -- planning and jobs ------------------------------------------------------------------
+    def prepare(self, definition: DatasetDefinition, profile: str | None = None) -> PreparedJob:
+        storage = self.storage(profile)
+        values = {"proposal": definition.proposal, "dataset": definition.name,
+                  "type": definition.dataset_type, "sample": definition.sample}
+        try:
+            prefix = fill_prefix(storage.prefix_template, values, storage.name_rules)
+        except ConfigError as e:
+            sec = self.config.section("storage", self.config.profile(profile).values["storage"])
+            raise ConfigError(e.problem, file=sec.source("prefix"), section=sec.title,
+                              key="prefix") from None
+        planner = Planner(storage.name_rules, definition.include, definition.exclude)
+        return PreparedJob(planner.plan(definition.paths, prefix), prefix, storage)
+
+    def create_job(self, definition: DatasetDefinition, profile: str | None = None,
+                   prepared: PreparedJob | None = None, options: dict | None = None) -> int:
+        profile = profile or self.config.default_profile
+        prepared = prepared or self.prepare(definition, profile)
+        storage = prepared.storage
+        cat = self.catalogue(profile)
+        settings = self.engine_settings(profile, options)
+        key = dataset_key(cat.describe(), definition.proposal, definition.name,
+                          storage.describe(), prepared.prefix)
+        return self.journal.create_job(
+            profile=profile, catalogue=cat.describe(), storage=storage.describe(),
+            prefix=prepared.prefix, definition=definition, files=prepared.plan.files,
+            options={"checksum": settings.checksum, **(options or {})}, dataset_key=key)
+
+    def run_job(self, job_id: int, subscribers=(), controls: JobControls | None = None,
+                overrides: dict | None = None, clock=None) -> JobDone:
+        job = self.journal.job(job_id)
+        storage = self.storage(job.profile)
+        cat = self.catalogue(job.profile)
+        if storage.describe() != job.storage:
+            raise UserFacingError(
+                f"Profile '{job.profile}' now sends files to {storage.describe()}, but job "
+                f"{job_id} was started with {job.storage}. Restore that configuration to resume "
+                "it, or start a new upload.")
+        if cat.describe() != job.catalogue:
+            raise UserFacingError(
+                f"Profile '{job.profile}' now uses {cat.describe()}, but job {job_id} was started "
+                f"with {job.catalogue}. Restore that configuration to resume it.")
+        # the checksum algorithm is fixed per job: a resume must not mix algorithms
+        overrides = dict(overrides or {})
+        overrides["checksum"] = job.options.get("checksum", overrides.get("checksum"))
+        settings = self.engine_settings(job.profile, overrides)
+        settings.checksum = job.options.get("checksum", settings.checksum)
+        engine = Engine(self.journal, storage, cat, settings, subscribers=subscribers,
+                        lock_dir=self.paths.locks, clock=clock)
+        return engine.run(job_id, controls)
+
+    def job_state(self, job: JobRecord) -> JobState:
+        """RUNNING in the journal but no process holds its lock: it was killed."""
+        if job.state is JobState.RUNNING and not JobLock(self.paths.locks, job.uuid).held_elsewhere():
+            return JobState.INTERRUPTED
+        return job.state
+
+    def jobs(self, limit: int | None = None) -> list[tuple[JobRecord, JobState]]:
+        return [(j, self.job_state(j)) for j in self.journal.jobs(limit)]
+
+    def interrupted_jobs(self) -> list[JobRecord]:
+        return [j for j, s in self.jobs() if s is JobState.INTERRUPTED]
+
+    # -- verification -----------------------------------------------------------------------
+    def verify_job(self, job_id: int, quick: bool = False,
+                   progress: Callable[[VerifyItem], None] | None = None,
+                   cancel: threading.Event | None = None) -> VerifyReport:
+        """Re-check every uploaded file against storage: missing, size or checksum mismatch.
+
+        The thorough check (default) reads each object back and recomputes its checksum; the
+        quick one compares existence, size and the checksum the server has recorded."""
+        job = self.journal.job(job_id)
+        storage = self.storage(job.profile)
+        report = VerifyReport(job_id, "quick" if quick else "full")
+        for t in self.journal.iter_tasks(job_id):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError()
+            item = self._verify_one(storage, t, quick, cancel)
+            report.items.append(item)
+            if progress:
+                progress(item)
+        return report
+
+    def _verify_one(self, storage: StorageBackend, t, quick: bool, cancel) -> VerifyItem:
+        def item(status, detail=""):
+            return VerifyItem(t.id, t.relpath, t.key, status, detail)
+
+        if t.state not in (TaskState.VERIFIED, TaskState.REGISTERED):
+            return item("not-uploaded", f"state {t.state.value}" + (f": {t.error}" if t.error else ""))
+        try:
+            remote = storage.stat(t.key)
+            if remote is None:
+                return item("missing", f"{t.key} is not on the storage")
+            if remote.size != t.size:
+                return item("size-mismatch", f"{remote.size} bytes on the storage, {t.size} uploaded")
+            if quick:
+                if remote.checksum and remote.algorithm == t.algorithm and remote.checksum != t.checksum:
+                    return item("checksum-mismatch", f"recorded {remote.checksum}, uploaded {t.checksum}")
+                return item("ok", "size" + (" and recorded checksum" if remote.checksum else ""))
+            got, size = storage.read_checksum(t.key, t.algorithm, cancel)
+            if size != t.size:
+                return item("size-mismatch", f"{size} bytes read back, {t.size} uploaded")
+            if got != t.checksum:
+                return item("checksum-mismatch", f"{t.algorithm} {got} read back, {t.checksum} uploaded")
+            return item("ok", f"{t.algorithm} read back")
+        except CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported per file
+            return item("error", describe(e))
+
+
+def configure_logging(paths: Paths, level: str = "info", debug: bool = False) -> str:
+    """Log to a rotating file (never secrets); returns its path."""
+    import logging.handlers
+
+    os.makedirs(paths.log_dir, exist_ok=True)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_datauploader", False):
+            root.removeHandler(h)
+    handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=5 << 20,
+                                                   backupCount=5, encoding="utf-8")
+    handler._datauploader = True
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO))
+    for noisy in ("botocore", "urllib3", "boto3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return paths.log_file

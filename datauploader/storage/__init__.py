@@ -1,0 +1,16 @@
+"""Storage backends: they move bytes, nothing else. Chosen by ``type`` in a [storage:…] section."""
+
+from __future__ import annotations
+
+import importlib
+
+#: type name → "module:Class", imported only when used
+BACKENDS = {
+    "filesystem": "datauploader.storage.filesystem:FilesystemStorage",
+    "s3": "datauploader.storage.s3:S3Storage",
+}
+
+
+def backend_class(kind: str):
+    module, _, name = BACKENDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,142 @@
+"""The storage protocol: backends move bytes, nothing else.
+
+A backend never decides what to upload or when to retry (the engine does); it uploads one
+file when asked, verifies what the server reports against what it read, and raises an error
+from ``datauploader.errors`` that says how to react. It never overwrites: a key that exists is
+either proven identical (``adopt``) or refused with ``RemoteExistsError``.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from datauploader.core.keys import NameRules
+from datauploader.core.source import SourceReader
+
+
+@dataclass(frozen=True)
+class Option:
+    """A configuration key a backend or catalogue accepts (also drives `config show`)."""
+
+    name: str
+    description: str
+    default: object = None
+    type: type = str
+    required: bool = False
+    choices: tuple = ()
+    secret: bool = False  # never in a file: keyring or environment
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    key: str
+    size: int
+    etag: str | None = None
+    checksum: str | None = None  # as recorded by us in the object's metadata
+    algorithm: str | None = None
+    job_uuid: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    size: int
+    checksum: str  # of the configured algorithm, over the bytes read
+    location: str  # what the catalogue records
+    verified_by: str  # how the server confirmed it
+    etag: str | None = None
+    skipped: bool = False  # identical content was already there
+
+
+@dataclass(frozen=True)
+class TransferItem:
+    task_id: int
+    path: str
+    key: str
+    size: int  # as planned; the reader knows the current size
+    algorithm: str
+    job_uuid: str
+
+
+class TransferContext:
+    """What the engine gives a backend for one file transfer (throttle, progress, journal)."""
+
+    cancel: threading.Event
+
+    def sent(self, nbytes: int) -> None:
+        """Account for bytes put on the wire; blocks for the bandwidth limit and while paused;
+        raises CancelledError when the job is cancelled."""
+
+    def open_source(self, item: TransferItem) -> SourceReader:
+        return SourceReader(item.path, item.algorithm)
+
+    # multipart bookkeeping (journaled by the engine)
+    def multipart_state(self):
+        """The MultipartRecord of an earlier attempt, or None."""
+        return None
+
+    def multipart_started(self, upload_id: str, part_size: int) -> None: ...
+
+    def part_done(self, part_number: int, size: int, etag: str, checksum: str) -> None: ...
+
+    def multipart_forgotten(self) -> None:
+        """The recorded multipart upload is gone on the server; start afresh."""
+
+
+class StorageBackend(ABC):
+    """Base class; subclasses set ``kind`` and ``OPTIONS`` and implement the methods."""
+
+    kind: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+    name_rules: NameRules
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where bytes go, for messages and for the journal (no secrets)."""
+        ...
+
+    @abstractmethod
+    def check(self) -> None:
+        """Reach the target and prove the credentials work; raise a UserFacingError if not."""
+        ...
+
+    @abstractmethod
+    def existing(self, prefix: str) -> dict[str, RemoteObject]:
+        """Every object under ``prefix`` (one listing, so that a 20,000-file job does not cost
+        20,000 existence checks). Keys are full keys."""
+        ...
+
+    @abstractmethod
+    def stat(self, key: str) -> RemoteObject | None:
+        ...
+
+    @abstractmethod
+    def upload(self, item: TransferItem, ctx: TransferContext) -> UploadResult:
+        """Upload one file that does not exist remotely; verify; never overwrite."""
+        ...
+
+    @abstractmethod
+    def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
+        """``item.key`` exists: read the local file once and prove the remote object has the
+        same content (result with skipped=True), or raise RemoteExistsError."""
+        ...
+
+    @abstractmethod
+    def read_checksum(self, key: str, algorithm: str,
+                      cancel: threading.Event | None = None) -> tuple[str, int]:
+        """Read the remote object back and return (checksum, size): the thorough verify."""
+        ...
+
+    @abstractmethod
+    def location(self, key: str) -> str:
+        ...
+
+    def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
+        """Remove what an abandoned attempt left behind (temporary files, multipart uploads
+        that cannot be resumed). Never touches anything that is not ours."""
+
+    def close(self) -> None:
+        pass

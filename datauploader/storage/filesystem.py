@@ -1,0 +1,235 @@
+"""Filesystem storage: a local folder or a mounted network share.
+
+Each file is written under a temporary name in its target folder, fsynced, verified by reading
+it back, then moved into place without ever replacing an existing file: a hard link (which
+fails if the name exists) where the filesystem has them, otherwise a rename after a check
+(Windows' rename refuses existing names by itself).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import threading
+
+from datauploader.checksums import checksum_file
+from datauploader.core.keys import RULES
+from datauploader.errors import (RemoteExistsError, StorageFullError, UserFacingError,
+                                 VerificationError)
+from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
+                                       TransferItem, UploadResult)
+
+CHUNK = 1 << 20
+TEMP_MARK = ".du-"
+TEMP_SUFFIX = ".part"
+
+
+def _temp_name(item: TransferItem) -> str:
+    head, _, name = item.key.rpartition("/")
+    tmp = f".{name[:80]}{TEMP_MARK}{item.job_uuid[:12]}-{item.task_id}{TEMP_SUFFIX}"
+    return f"{head}/{tmp}" if head else tmp
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and TEMP_MARK in name and name.endswith(TEMP_SUFFIX)
+
+
+def _full_error(path: str, e: OSError) -> StorageFullError:
+    return StorageFullError(f"The storage folder has no space left (or your quota is used up) "
+                            f"while writing {path}. Free some space, then resume the job.")
+
+
+class FilesystemStorage(StorageBackend):
+    kind = "filesystem"
+    OPTIONS = (
+        Option("path", "folder (or mounted share) that receives the files", required=True),
+        Option("prefix", "template of the folder for each dataset under 'path'",
+               default="{proposal}/{dataset}"),
+        Option("names", "file-name rules of the target: posix, windows, or portable (valid "
+               "everywhere)", default="windows" if sys.platform == "win32" else "posix",
+               choices=("posix", "windows", "portable")),
+        Option("verify", "after writing, read the file back and compare its checksum (reread) "
+               "or only its size (size)", default="reread", choices=("reread", "size")),
+        Option("location_base", "how the catalogue should record the folder (e.g. the share's "
+               "canonical path), if different from 'path'", default=""),
+    )
+
+    def __init__(self, path: str, prefix: str = "{proposal}/{dataset}", names: str | None = None,
+                 verify: str = "reread", location_base: str = ""):
+        self.root = os.path.abspath(os.path.expanduser(path))
+        self.prefix_template = prefix
+        self.name_rules = RULES[names or ("windows" if sys.platform == "win32" else "posix")]
+        self.verify_mode = verify
+        self.location_base = location_base.rstrip("/\\")
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def describe(self) -> str:
+        return f"folder {self.root}"
+
+    def check(self) -> None:
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as e:
+            raise UserFacingError(f"Cannot create the storage folder {self.root}: "
+                                  f"{e.strerror or e}. Check the path and its permissions.") from e
+        if not os.access(self.root, os.W_OK):
+            raise UserFacingError(f"The storage folder {self.root} is not writable for you; "
+                                  "ask for write access or choose another folder.")
+
+    def location(self, key: str) -> str:
+        if self.location_base:
+            return f"{self.location_base}/{key}"
+        return self._path(key)
+
+    def existing(self, prefix: str) -> dict[str, RemoteObject]:
+        found: dict[str, RemoteObject] = {}
+        top = self._path(prefix) if prefix else self.root
+        for dirpath, dirnames, filenames in os.walk(top):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for name in filenames:
+                if _is_temp(name):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                try:
+                    size = os.stat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    continue
+                found[key] = RemoteObject(key=key, size=size)
+        return found
+
+    def stat(self, key: str) -> RemoteObject | None:
+        try:
+            st = os.stat(self._path(key))
+        except FileNotFoundError:
+            return None
+        return RemoteObject(key=key, size=st.st_size)
+
+    def upload(self, item: TransferItem, ctx: TransferContext) -> UploadResult:
+        target = self._path(item.key)
+        temp = self._path(_temp_name(item))
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+                raise _full_error(target, e) from e
+            raise UserFacingError(f"Cannot create the folder {os.path.dirname(target)}: "
+                                  f"{e.strerror or e}.") from e
+        if os.path.lexists(target):
+            raise RemoteExistsError(f"{target} already exists; it was not overwritten.")
+        self._remove_temp(temp)
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        with ctx.open_source(item) as src:
+            try:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                             0o644)
+            except OSError as e:
+                raise self._write_error(temp, e) from e
+            try:
+                with os.fdopen(fd, "wb", buffering=0) as out:
+                    while True:
+                        n = src.readinto(buf)
+                        if not n:
+                            break
+                        ctx.sent(n)
+                        try:
+                            out.write(view[:n])
+                        except OSError as e:
+                            raise self._write_error(temp, e) from e
+                    out.flush()
+                    os.fsync(out.fileno())
+                checksum = src.finish()
+                size = src.read_bytes
+                verified_by = self._verify(temp, size, checksum, item.algorithm, ctx)
+                self._place(temp, target)
+            except BaseException:
+                self._remove_temp(temp)
+                raise
+        return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
+                            verified_by=verified_by)
+
+    def _verify(self, temp: str, size: int, checksum: str, algorithm: str, ctx) -> str:
+        actual_size = os.stat(temp).st_size
+        if actual_size != size:
+            raise VerificationError(f"{temp} has {actual_size} bytes after writing, {size} were "
+                                    "written; the storage is not keeping what it is given.")
+        if self.verify_mode == "size":
+            return "size"
+        got, _ = checksum_file(temp, algorithm, cancel=ctx.cancel)
+        if got != checksum:
+            raise VerificationError(f"Reading {temp} back gave {algorithm} {got}, but {checksum} "
+                                    "was written; the storage corrupted the data.")
+        return f"{algorithm}-reread"
+
+    def _place(self, temp: str, target: str) -> None:
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            raise RemoteExistsError(f"{target} appeared while it was being uploaded; it was not "
+                                    "overwritten.") from None
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                               errno.EMLINK, errno.EACCES, errno.ENOSYS):
+                raise
+            # no hard links here (SMB, FAT, some FUSE): check, then rename. Windows' rename
+            # refuses an existing target by itself; elsewhere the window is tiny.
+            if os.path.lexists(target):
+                raise RemoteExistsError(f"{target} appeared while it was being uploaded; it was "
+                                        "not overwritten.") from None
+            os.rename(temp, target)
+        else:
+            os.unlink(temp)
+        if hasattr(os, "O_DIRECTORY"):
+            try:
+                dfd = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            except OSError:
+                pass  # not all filesystems let a directory be fsynced
+
+    def _write_error(self, path: str, e: OSError) -> Exception:
+        if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+            return _full_error(path, e)
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return UserFacingError(f"Cannot write {path}: {e.strerror}. Check that the storage "
+                                   "folder is writable.")
+        return e
+
+    @staticmethod
+    def _remove_temp(temp: str) -> None:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass  # best effort; the next attempt uses O_EXCL after trying again
+
+    def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
+        target = self._path(item.key)
+        buf = bytearray(CHUNK)
+        with ctx.open_source(item) as src:
+            while src.readinto(buf):
+                pass
+            checksum = src.finish()
+            size = src.read_bytes
+        if size != remote.size:
+            raise RemoteExistsError(f"{target} already exists with other content ({remote.size} "
+                                    f"bytes, the local file has {size}); it was not overwritten.")
+        theirs, _ = checksum_file(target, item.algorithm, cancel=ctx.cancel)
+        if theirs != checksum:
+            raise RemoteExistsError(f"{target} already exists with other content (its "
+                                    f"{item.algorithm} differs); it was not overwritten.")
+        return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
+                            verified_by=f"{item.algorithm}-compare", skipped=True)
+
+    def read_checksum(self, key: str, algorithm: str,
+                      cancel: threading.Event | None = None) -> tuple[str, int]:
+        return checksum_file(self._path(key), algorithm, cancel=cancel)
+
+    def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
+        self._remove_temp(self._path(_temp_name(item)))
