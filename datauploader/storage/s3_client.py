@@ -499,7 +499,10 @@ class S3Client:
             s3msg = resp.headers.get("x-amz-error-message") or resp.headers.get("x-minio-error-desc")
         request_id = request_id or resp.headers.get("x-amz-request-id")
         what = f"'{bucket}/{key}'" if key else f"'{bucket}'"
-        said = f"{code}: {s3msg}" if code and s3msg else (code or s3msg or f"HTTP {status}")
+        if code and s3msg and s3msg != code:
+            said = f"{code}: {s3msg}"
+        else:
+            said = code or s3msg or f"HTTP {status}"
         kw = dict(status=status, code=code, s3_message=s3msg, request_id=request_id,
                   details=f"{op} {what}: HTTP {status} {said} (request id {request_id})")
         ep = self.endpoint_url
