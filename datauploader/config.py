@@ -52,7 +52,7 @@ def _is_secret_key(key: str) -> bool:
 
 
 def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -149,7 +149,7 @@ class Config:
 
     def _read(self, path: str, system: bool = False) -> None:
         parser = configparser.ConfigParser(interpolation=None, strict=True,
-                                           inline_comment_prefixes=(" #", " ;"),
+                                           inline_comment_prefixes=("#", ";"),
                                            default_section="__no_defaults__")
         try:
             with open(path, encoding="utf-8-sig") as f:  # Notepad writes a BOM

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -453,8 +454,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
     try:
         parser = build_parser()
         try:
-            args = parser.parse_args(argv)
-        except SystemExit as e:  # --help / --version
+            with contextlib.redirect_stdout(out):  # --help and --version print to stdout
+                args = parser.parse_args(argv)
+        except SystemExit as e:
             return int(e.code or 0)
         debug = args.debug
         if args.command is None:
