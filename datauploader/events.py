@@ -135,6 +135,7 @@ class JobDone:
     error: str | None = None
     details: str | None = None
     exit_code: int = 0
+    bytes_sent: int = 0  # put on the wire by this run (a resume sends only what is missing)
 
 
 _METHOD = {

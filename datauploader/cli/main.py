@@ -179,6 +179,7 @@ def _job_summary(service, done) -> dict:
             "dataset": job.dataset_name, "dataset_id": job.dataset_id,
             "files_ok": done.files_ok, "files_failed": done.files_failed,
             "files_total": job.files_total, "bytes": done.bytes_done,
+            "bytes_sent": done.bytes_sent,
             "elapsed": round(done.elapsed, 3), "error": done.error,
             "exit_code": done.exit_code, "failed_files": failed}
 

@@ -154,7 +154,10 @@ class _FileContext(TransferContext):
         if run.stop.is_set():
             raise _StopJob()
         run.throttle.consume(nbytes, self.cancel)
-        run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
+        if nbytes:
+            with run._err_lock:
+                run.bytes_sent += nbytes
+            run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
 
     def multipart_state(self):
         return self._run.journal.multipart(self._task.id)
@@ -252,6 +255,7 @@ class _Run:
         self.existing: dict = {}
         self.registrar: _Registrar | None = None
         self.failed = 0
+        self.bytes_sent = 0
 
     def stop_job(self, exc: BaseException) -> None:
         with self._err_lock:
@@ -497,7 +501,7 @@ class Engine:
         if run.controls.cancelled and err is None:
             return JobDone(job_id, JobState.CANCELLED.value, ok, failed, counts.bytes_done,
                            elapsed, "The job was cancelled; resume it to finish the upload.",
-                           exit_code=ExitCode.INTERRUPTED)
+                           exit_code=ExitCode.INTERRUPTED, bytes_sent=run.bytes_sent)
         if err is not None:
             details = None
             if classify(err) == "fatal" and not isinstance(err, UserFacingError):
@@ -513,11 +517,12 @@ class Engine:
             elif classify(err) == "retry":
                 code = ExitCode.UNREACHABLE
             return JobDone(job_id, JobState.FAILED.value, ok, failed, counts.bytes_done, elapsed,
-                           message, details, exit_code=code)
+                           message, details, exit_code=code, bytes_sent=run.bytes_sent)
         total = sum(counts.files.values())
         if failed or ok != total:
             msg = (f"{failed} of {total} files failed; the others are uploaded and registered. "
                    f"Fix the causes shown, then resume the job (datauploader resume {job_id}).")
             return JobDone(job_id, JobState.INCOMPLETE.value, ok, failed, counts.bytes_done,
-                           elapsed, msg, exit_code=ExitCode.INCOMPLETE)
-        return JobDone(job_id, JobState.COMPLETED.value, ok, 0, counts.bytes_done, elapsed)
+                           elapsed, msg, exit_code=ExitCode.INCOMPLETE, bytes_sent=run.bytes_sent)
+        return JobDone(job_id, JobState.COMPLETED.value, ok, 0, counts.bytes_done, elapsed,
+                       bytes_sent=run.bytes_sent)
