@@ -25,7 +25,6 @@ import os
 import queue
 import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import filelock
@@ -160,9 +159,10 @@ class _FileContext(TransferContext):
             run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
 
     def multipart_state(self):
-        return self._run.journal.multipart(self._task.id)
+        return self._run.multipart(self._task.id)
 
     def multipart_started(self, upload_id: str, part_size: int) -> None:
+        self._run.mp_tasks.add(self._task.id)
         self._run.bus.emit(MultipartStarted(self._run.job.id, self._task.id, upload_id, part_size))
 
     def part_done(self, part_number: int, size: int, etag: str, checksum: str) -> None:
@@ -170,6 +170,7 @@ class _FileContext(TransferContext):
                                     checksum))
 
     def multipart_forgotten(self) -> None:
+        self._run.mp_tasks.discard(self._task.id)
         self._run.journal.clear_multipart(self._task.id)
 
 
@@ -256,6 +257,11 @@ class _Run:
         self.registrar: _Registrar | None = None
         self.failed = 0
         self.bytes_sent = 0
+        # tasks with a multipart upload in the journal: the only ones worth a journal lookup
+        self.mp_tasks: set[int] = engine.journal.multipart_tasks(job.id)
+
+    def multipart(self, task_id: int):
+        return self.journal.multipart(task_id) if task_id in self.mp_tasks else None
 
     def stop_job(self, exc: BaseException) -> None:
         with self._err_lock:
@@ -403,19 +409,39 @@ class Engine:
 
     # -- transfers --------------------------------------------------------------------------
     def _upload_all(self, run: _Run) -> None:
+        """Feed the tasks to ``workers`` threads through a short queue (memory stays flat
+        whatever the number of files)."""
         workers = max(1, self.settings.workers)
-        slots = threading.Semaphore(workers * 2)  # bounded queue: memory flat in file count
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
+        todo: queue.Queue = queue.Queue(maxsize=workers * 2)
+
+        def work():
+            while True:
+                task = todo.get()
+                if task is None:
+                    return
+                self._transfer_guarded(run, task)
+
+        threads = [threading.Thread(target=work, name=f"upload-{i}", daemon=True)
+                   for i in range(workers)]
+        for t in threads:
+            t.start()
+        try:
             for task in self.journal.iter_tasks(run.job.id):
                 if task.state not in TO_UPLOAD:
                     continue
-                while not slots.acquire(timeout=0.2):
-                    if run.stop.is_set() or run.controls.cancelled:
+                while not run.stop.is_set() and not run.controls.cancelled:
+                    try:
+                        todo.put(task, timeout=0.2)
                         break
+                    except queue.Full:
+                        pass
                 if run.stop.is_set() or run.controls.cancelled:
                     break
-                fut = pool.submit(self._transfer_guarded, run, task)
-                fut.add_done_callback(lambda _f: slots.release())
+        finally:
+            for _ in threads:
+                todo.put(None)
+            for t in threads:
+                t.join()
 
     def _transfer_guarded(self, run: _Run, task: TaskRecord) -> None:
         try:
@@ -440,7 +466,7 @@ class Engine:
             run.controls.checkpoint()
             if run.stop.is_set():
                 return
-            mp = self.journal.multipart(task.id)
+            mp = run.multipart(task.id)
             resumed = sum(p[0] for p in mp.parts.values()) if mp else 0
             run.bus.emit(FileStarted(job.id, task.id, task.relpath, task.size, attempt, resumed))
             try:

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -119,6 +120,11 @@ MIGRATIONS: list[str] = [
 ]
 
 
+_TASK_STATES = {s.value: s for s in TaskState}
+_EVENT = ("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail) "
+          "VALUES (?,?,?,?,?,?)")
+
+
 class JournalError(UserFacingError):
     pass
 
@@ -188,97 +194,158 @@ class Journal(Subscriber):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                       timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db = self._connect()  # written only by the writer thread (after migration)
+            self._rdb = self._connect()  # reads, under their own lock
         except sqlite3.DatabaseError as e:
             raise JournalError(f"The journal {path} cannot be opened ({e}). Move it aside to "
                                "start a new one; its jobs will no longer be listed.") from e
-        self._lock = threading.RLock()
-        self._in_tx = False
-        self._pending = 0
+        self._rlock = threading.Lock()
         self.commit_interval = commit_interval
         self._migrate()
-        self._stop = threading.Event()
-        self._flusher = threading.Thread(target=self._flush_loop, name="journal-flush",
-                                         daemon=True)
-        self._flusher.start()
+        # the write queue: workers never wait for SQLite, let alone for an fsync
+        self._ops: deque = deque()
+        self._seq = 0  # operations queued
+        self._done = 0  # operations committed
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="journal-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                             timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
 
     # -- schema -----------------------------------------------------------------------------
     def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise JournalError(
-                    f"The journal {self.path} was written by a newer DataUploader (schema "
-                    f"{version}, this one knows {SCHEMA_VERSION}). Update DataUploader.")
-            for v in range(version, SCHEMA_VERSION):
-                log.info("migrating journal %s from schema %d to %d", self.path, v, v + 1)
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for stmt in MIGRATIONS[v].split(";"):
-                        if stmt.strip():
-                            self._db.execute(stmt)
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                                     (str(v + 1),))
-                    self._db.execute("COMMIT")
-                except Exception:
-                    self._db.execute("ROLLBACK")
-                    raise
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"The journal {self.path} was written by a newer DataUploader (schema "
+                f"{version}, this one knows {SCHEMA_VERSION}). Update DataUploader.")
+        for v in range(version, SCHEMA_VERSION):
+            log.info("migrating journal %s from schema %d to %d", self.path, v, v + 1)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in MIGRATIONS[v].split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                                 (str(v + 1),))
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute(
-                "SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        return int(self._read("SELECT value FROM meta WHERE key='schema_version'")[0]["value"])
 
-    # -- transactions -----------------------------------------------------------------------
-    def _write(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
-        with self._lock:
-            if not self._in_tx:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._in_tx = True
-            self._pending += 1
-            return self._db.execute(sql, tuple(params))
+    # -- the writer -------------------------------------------------------------------------
+    def _enqueue(self, op) -> int:
+        if self._error is not None:
+            raise JournalError(f"The journal {self.path} cannot be written "
+                               f"({self._error}); check the disk.") from self._error
+        with self._cond:
+            if self._closed:
+                raise JournalError("The journal is closed.")
+            self._ops.append(op)
+            self._seq += 1
+            return self._seq
+
+    def _write(self, sql: str, params: Iterable = ()) -> None:
+        self._enqueue((sql, tuple(params), False))
 
     def _write_many(self, sql: str, rows: Iterable) -> None:
-        with self._lock:
-            if not self._in_tx:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._in_tx = True
-            self._pending += 1
-            self._db.executemany(sql, rows)
+        self._enqueue((sql, list(rows), True))
+
+    def _call(self, fn):
+        """Run ``fn(connection)`` on the writer, in order with the queued writes; commit and
+        return its result."""
+        box: dict = {}
+        self._enqueue((fn, box, None))
+        self.commit()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
 
     def commit(self) -> None:
-        """Make everything written so far durable."""
-        with self._lock:
-            if self._in_tx:
-                self._db.execute("COMMIT")
-                self._in_tx = False
-                self._pending = 0
+        """Make everything written so far durable (wait for the writer's commit)."""
+        with self._cond:
+            target = self._seq
+            if self._done >= target:
+                return
+        self._wake.set()
+        with self._cond:
+            while self._done < target and self._error is None:
+                self._cond.wait(1.0)
+        if self._error is not None:
+            raise JournalError(f"The journal {self.path} cannot be written "
+                               f"({self._error}); check the disk.") from self._error
 
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.commit_interval):
-            try:
-                if self._pending:
-                    self.commit()
-            except sqlite3.Error:
-                log.exception("journal commit failed")
+    def _write_loop(self) -> None:
+        while True:
+            self._wake.wait(self.commit_interval)
+            self._wake.clear()
+            with self._cond:
+                ops = list(self._ops)
+                self._ops.clear()
+                closing = self._closed
+            if ops:
+                try:
+                    self._apply(ops)
+                except BaseException as e:  # noqa: BLE001 - reported to every later caller
+                    log.exception("journal write failed")
+                    self._error = e
+            with self._cond:
+                self._done += len(ops)
+                self._cond.notify_all()
+            if closing and not self._ops:
+                return
+
+    def _apply(self, ops) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for a, b, many in ops:
+                if many is None:  # a call
+                    try:
+                        b["result"] = a(db)
+                    except Exception as e:  # noqa: BLE001 - handed back to the caller
+                        b["error"] = e
+                elif many:
+                    db.executemany(a, b)
+                else:
+                    db.execute(a, b)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
-        self._stop.set()
-        self._flusher.join(timeout=5)
-        with self._lock:
-            self.commit()
-            self._db.close()
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        self._writer.join(timeout=30)
+        self._db.close()
+        with self._rlock:
+            self._rdb.close()
 
-    def _read(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            cur = self._db.execute(sql, tuple(params))
+    def _read(self, sql: str, params: Iterable = ()) -> list[dict]:
+        if self._done < self._seq:  # read your own writes
+            self.commit()
+        with self._rlock:
+            cur = self._rdb.execute(sql, tuple(params))
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall()]
 
@@ -287,9 +354,9 @@ class Journal(Subscriber):
                    definition: DatasetDefinition, files: list[PlannedFile],
                    options: dict | None = None, dataset_key: str | None = None) -> int:
         now = time.time()
-        with self._lock:
-            self.commit()
-            cur = self._write(
+
+        def insert(db):
+            cur = db.execute(
                 "INSERT INTO jobs (uuid, created, updated, profile, catalogue, storage, prefix, "
                 "proposal, dataset_name, definition, options, state, dataset_key, files_total, "
                 "bytes_total, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -298,30 +365,32 @@ class Journal(Subscriber):
                  json.dumps(options or {}), JobState.PLANNED.value, dataset_key, len(files),
                  sum(f.size for f in files), socket.gethostname(), os.getpid()))
             job_id = cur.lastrowid
-            self.add_tasks(job_id, files, commit=False)
-            self._job_event(job_id, "planned", f"{len(files)} files")
-            self.commit()
-        return job_id
+            self._insert_tasks(db, job_id, files, now)
+            db.execute("INSERT INTO job_events (job_id, ts, event, detail) VALUES (?,?,?,?)",
+                       (job_id, now, "planned", f"{len(files)} files"))
+            return job_id
 
-    def add_tasks(self, job_id: int, files: list[PlannedFile], commit: bool = True) -> list[int]:
+        return self._call(insert)
+
+    @staticmethod
+    def _insert_tasks(db, job_id: int, files: list[PlannedFile], now: float) -> list[int]:
+        ids = []
+        for f in files:
+            cur = db.execute(
+                "INSERT INTO tasks (job_id, path, relpath, key, size, mtime_ns, state, updated) "
+                "VALUES (?,?,?,?,?,?,?,?)", (job_id, f.path, f.relpath, f.key, f.size,
+                                             f.mtime_ns, TaskState.PLANNED.value, now))
+            ids.append(cur.lastrowid)
+        if files:
+            db.execute("UPDATE jobs SET files_total = (SELECT COUNT(*) FROM tasks WHERE "
+                       "job_id=?), bytes_total = (SELECT COALESCE(SUM(size),0) FROM tasks "
+                       "WHERE job_id=?), updated=? WHERE id=?", (job_id, job_id, now, job_id))
+        return ids
+
+    def add_tasks(self, job_id: int, files: list[PlannedFile]) -> list[int]:
         """Add files to a job (sync mode adds them as they appear); returns their task ids."""
         now = time.time()
-        ids = []
-        with self._lock:
-            for f in files:
-                cur = self._write(
-                    "INSERT INTO tasks (job_id, path, relpath, key, size, mtime_ns, state, "
-                    "updated) VALUES (?,?,?,?,?,?,?,?)",
-                    (job_id, f.path, f.relpath, f.key, f.size, f.mtime_ns,
-                     TaskState.PLANNED.value, now))
-                ids.append(cur.lastrowid)
-            if files:
-                self._write("UPDATE jobs SET files_total = (SELECT COUNT(*) FROM tasks WHERE "
-                            "job_id=?), bytes_total = (SELECT COALESCE(SUM(size),0) FROM tasks "
-                            "WHERE job_id=?), updated=? WHERE id=?", (job_id, job_id, now, job_id))
-            if commit:
-                self.commit()
-        return ids
+        return self._call(lambda db: self._insert_tasks(db, job_id, files, now))
 
     def _job_event(self, job_id: int, event: str, detail: str | None = None) -> None:
         self._write("INSERT INTO job_events (job_id, ts, event, detail) VALUES (?,?,?,?)",
@@ -330,32 +399,30 @@ class Journal(Subscriber):
     def set_job_state(self, job_id: int, state: JobState, error: str | None = None,
                       details: str | None = None) -> None:
         now = time.time()
-        with self._lock:
-            extra = ""
-            params: list = [state.value, error, details, now]
-            if state is JobState.RUNNING:
-                extra = ", started=COALESCE(started, ?), finished=NULL, host=?, pid=?"
-                params += [now, socket.gethostname(), os.getpid()]
-            elif state is not JobState.PLANNED:
-                extra = ", finished=?"
-                params.append(now)
-            self._write(f"UPDATE jobs SET state=?, error=?, details=?, updated=?{extra} WHERE id=?",
-                        (*params, job_id))
-            self._job_event(job_id, state.value, error)
-            self.commit()
+        extra = ""
+        params: list = [state.value, error, details, now]
+        if state is JobState.RUNNING:
+            extra = ", started=COALESCE(started, ?), finished=NULL, host=?, pid=?"
+            params += [now, socket.gethostname(), os.getpid()]
+        elif state is not JobState.PLANNED:
+            extra = ", finished=?"
+            params.append(now)
+            # multipart bookkeeping of files that are done is no longer needed
+            for table in ("parts", "multipart"):
+                self._write(f"DELETE FROM {table} WHERE task_id IN (SELECT id FROM tasks WHERE "
+                            "job_id=? AND state IN ('verified','registered'))", (job_id,))
+        self._write(f"UPDATE jobs SET state=?, error=?, details=?, updated=?{extra} WHERE id=?",
+                    (*params, job_id))
+        self._job_event(job_id, state.value, error)
+        self.commit()
 
     def set_dataset(self, job_id: int, investigation_id: str, dataset_id: str,
                     dataset_key: str | None = None) -> None:
-        with self._lock:
-            self._write("UPDATE jobs SET investigation_id=?, dataset_id=?, "
-                        "dataset_key=COALESCE(?, dataset_key), updated=? WHERE id=?",
-                        (investigation_id, dataset_id, dataset_key, time.time(), job_id))
-            self._job_event(job_id, "dataset", f"investigation {investigation_id}, "
-                                                f"dataset {dataset_id}")
-            self.commit()
-
-    def set_options(self, job_id: int, options: dict) -> None:
-        self._write("UPDATE jobs SET options=? WHERE id=?", (json.dumps(options), job_id))
+        self._write("UPDATE jobs SET investigation_id=?, dataset_id=?, "
+                    "dataset_key=COALESCE(?, dataset_key), updated=? WHERE id=?",
+                    (investigation_id, dataset_id, dataset_key, time.time(), job_id))
+        self._job_event(job_id, "dataset", f"investigation {investigation_id}, "
+                                            f"dataset {dataset_id}")
         self.commit()
 
     def job(self, job_id: int) -> JobRecord:
@@ -370,10 +437,6 @@ class Journal(Subscriber):
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [self._job_record(r) for r in self._read(sql)]
-
-    def find_jobs(self, *, dataset_key: str) -> list[JobRecord]:
-        return [self._job_record(r) for r in
-                self._read("SELECT * FROM jobs WHERE dataset_key=? ORDER BY id", (dataset_key,))]
 
     @staticmethod
     def _job_record(r: dict) -> JobRecord:
@@ -420,7 +483,7 @@ class Journal(Subscriber):
     def _task_record(r: dict) -> TaskRecord:
         return TaskRecord(
             id=r["id"], job_id=r["job_id"], path=r["path"], relpath=r["relpath"], key=r["key"],
-            size=r["size"], mtime_ns=r["mtime_ns"], state=TaskState(r["state"]),
+            size=r["size"], mtime_ns=r["mtime_ns"], state=_TASK_STATES[r["state"]],
             attempts=r["attempts"], checksum=r["checksum"], algorithm=r["algorithm"],
             location=r["location"], verified_by=r["verified_by"], datafile_id=r["datafile_id"],
             error=r["error"])
@@ -438,26 +501,6 @@ class Journal(Subscriber):
                          bytes_done=sum(r["b"] for r in rows if r["state"] in done_states),
                          files_done=sum(r["n"] for r in rows if r["state"] in done_states))
 
-    def _task_state(self, task_id: int, job_id: int, state: TaskState, detail: str | None = None,
-                    attempt: int = 0, **columns) -> None:
-        now = time.time()
-        sets = ", ".join(f"{c}=?" for c in columns)
-        self._write(f"UPDATE tasks SET state=?, updated=?{', ' + sets if sets else ''} WHERE id=?",
-                    (state.value, now, *columns.values(), task_id))
-        self._write("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail) "
-                    "VALUES (?,?,?,?,?,?)", (job_id, task_id, now, state.value, attempt, detail))
-
-    def update_task_file(self, task_id: int, size: int, mtime_ns: int) -> None:
-        """The file changed size/mtime since it was planned (sync mode, re-runs)."""
-        self._write("UPDATE tasks SET size=?, mtime_ns=? WHERE id=?", (size, mtime_ns, task_id))
-
-    def reset_task(self, task_id: int, job_id: int, reason: str) -> None:
-        """Back to planned: e.g. a multipart upload the server no longer knows."""
-        self._write("DELETE FROM parts WHERE task_id=?", (task_id,))
-        self._write("DELETE FROM multipart WHERE task_id=?", (task_id,))
-        self._task_state(task_id, job_id, TaskState.PLANNED, reason)
-        self.commit()
-
     # -- multipart --------------------------------------------------------------------------
     def multipart(self, task_id: int) -> MultipartRecord | None:
         rows = self._read("SELECT upload_id, part_size FROM multipart WHERE task_id=?", (task_id,))
@@ -466,6 +509,12 @@ class Journal(Subscriber):
         parts = {r["part_number"]: (r["size"], r["etag"], r["checksum"]) for r in self._read(
             "SELECT part_number, size, etag, checksum FROM parts WHERE task_id=?", (task_id,))}
         return MultipartRecord(task_id, rows[0]["upload_id"], rows[0]["part_size"], parts)
+
+    def multipart_tasks(self, job_id: int) -> set[int]:
+        """Tasks of the job with a multipart upload recorded (to resume)."""
+        return {r["task_id"] for r in self._read(
+            "SELECT m.task_id FROM multipart m JOIN tasks t ON t.id = m.task_id "
+            "WHERE t.job_id=?", (job_id,))}
 
     def clear_multipart(self, task_id: int) -> None:
         self._write("DELETE FROM parts WHERE task_id=?", (task_id,))
@@ -477,63 +526,64 @@ class Journal(Subscriber):
         self.set_job_state(e.job_id, JobState.RUNNING)
 
     def on_file_started(self, e: FileStarted, **kw) -> None:
-        with self._lock:
-            self._write("UPDATE tasks SET attempts=? WHERE id=?", (e.attempt, e.task_id))
-            self._task_state(e.task_id, e.job_id, TaskState.UPLOADING,
-                             f"resuming after {e.resumed_bytes} bytes" if e.resumed_bytes else None,
-                             attempt=e.attempt, error=None)
+        now = time.time()
+        self._write("UPDATE tasks SET state=?, attempts=?, error=NULL, updated=? WHERE id=?",
+                    (TaskState.UPLOADING.value, e.attempt, now, e.task_id))
+        self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.UPLOADING.value, e.attempt,
+                             f"resuming after {e.resumed_bytes} bytes" if e.resumed_bytes
+                             else None))
 
     def on_file_retrying(self, e: FileRetrying, **kw) -> None:
-        self._write("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail) "
-                    "VALUES (?,?,?,?,?,?)", (e.job_id, e.task_id, time.time(), "retrying",
-                                             e.attempt, f"in {e.delay:.1f}s: {e.error}"))
+        self._write(_EVENT, (e.job_id, e.task_id, time.time(), "retrying", e.attempt,
+                             f"in {e.delay:.1f}s: {e.error}"))
 
     def on_multipart_started(self, e: MultipartStarted, **kw) -> None:
         # committed before the first part is sent: an upload id must never be forgotten
-        with self._lock:
-            self._write("INSERT OR REPLACE INTO multipart VALUES (?,?,?,?)",
-                        (e.task_id, e.upload_id, e.part_size, time.time()))
-            self._write("DELETE FROM parts WHERE task_id=?", (e.task_id,))
-            self.commit()
+        self._write("INSERT OR REPLACE INTO multipart VALUES (?,?,?,?)",
+                    (e.task_id, e.upload_id, e.part_size, time.time()))
+        self._write("DELETE FROM parts WHERE task_id=?", (e.task_id,))
+        self.commit()
 
     def on_part_done(self, e: PartDone, **kw) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?)",
                     (e.task_id, e.part_number, e.size, e.etag, e.checksum))
 
     def on_file_done(self, e: FileDone, **kw) -> None:
-        with self._lock:
-            if not e.skipped:
-                self._task_state(e.task_id, e.job_id, TaskState.UPLOADED)
-            self._task_state(e.task_id, e.job_id, TaskState.VERIFIED,
-                             ("already on the server with identical content; " if e.skipped
-                              else "") + f"verified by {e.verified_by}",
-                             size=e.size, checksum=e.checksum, algorithm=e.algorithm,
-                             location=e.location, verified_by=e.verified_by, error=None)
-            self._write("DELETE FROM parts WHERE task_id=?", (e.task_id,))
-            self._write("DELETE FROM multipart WHERE task_id=?", (e.task_id,))
+        now = time.time()
+        self._write("UPDATE tasks SET state=?, updated=?, size=?, checksum=?, algorithm=?, "
+                    "location=?, verified_by=?, error=NULL WHERE id=?",
+                    (TaskState.VERIFIED.value, now, e.size, e.checksum, e.algorithm, e.location,
+                     e.verified_by, e.task_id))
+        detail = f"verified by {e.verified_by}"
+        if e.skipped:
+            self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0,
+                                 "already on the server with identical content; " + detail))
+        else:
+            self._write_many(_EVENT, [
+                (e.job_id, e.task_id, now, TaskState.UPLOADED.value, 0, None),
+                (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0, detail)])
 
     def on_file_failed(self, e: FileFailed, **kw) -> None:
-        self._task_state(e.task_id, e.job_id, TaskState.FAILED, e.error, attempt=e.attempts,
-                         error=e.error)
+        now = time.time()
+        self._write("UPDATE tasks SET state=?, attempts=?, error=?, updated=? WHERE id=?",
+                    (TaskState.FAILED.value, e.attempts, e.error, now, e.task_id))
+        self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.FAILED.value, e.attempts,
+                             e.error))
 
     def on_dataset_ready(self, e: DatasetReady, **kw) -> None:
         self.set_dataset(e.job_id, e.investigation_id, e.dataset_id)
 
     def on_files_registered(self, e: FilesRegistered, **kw) -> None:
         now = time.time()
-        with self._lock:
-            self._write_many("UPDATE tasks SET state=?, datafile_id=?, updated=? WHERE id=?",
-                             [(TaskState.REGISTERED.value, d, now, t)
-                              for t, d in zip(e.task_ids, e.datafile_ids)])
-            self._write_many("INSERT INTO task_events (job_id, task_id, ts, state, attempt, "
-                             "detail) VALUES (?,?,?,?,0,?)",
-                             [(e.job_id, t, now, TaskState.REGISTERED.value, f"datafile {d}")
-                              for t, d in zip(e.task_ids, e.datafile_ids)])
+        self._write_many("UPDATE tasks SET state=?, datafile_id=?, updated=? WHERE id=?",
+                         [(TaskState.REGISTERED.value, d, now, t)
+                          for t, d in zip(e.task_ids, e.datafile_ids)])
+        self._write_many(_EVENT, [(e.job_id, t, now, TaskState.REGISTERED.value, 0,
+                                   f"datafile {d}") for t, d in zip(e.task_ids, e.datafile_ids)])
 
     def on_dataset_finalized(self, e: DatasetFinalized, **kw) -> None:
-        with self._lock:
-            self._job_event(e.job_id, "finalized", f"dataset {e.dataset_id}")
-            self.commit()
+        self._job_event(e.job_id, "finalized", f"dataset {e.dataset_id}")
+        self.commit()
 
     def on_job_done(self, e: JobDone, **kw) -> None:
         self.set_job_state(e.job_id, JobState(e.state), e.error, e.details)

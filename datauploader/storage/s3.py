@@ -187,8 +187,8 @@ class S3Storage(StorageBackend):
         checksum = src.finish()  # before a byte leaves: a changing file is never sent
         md5 = _md5(body)
         payload_sha = checksum if item.algorithm == "sha256" else None
-        meta = {META_CHECKSUM: f"{item.algorithm}:{checksum}", META_JOB: item.job_uuid,
-                META_TASK: str(item.task_id)}
+        # our checksum rides along, so that a later run can prove the object identical
+        meta = {META_CHECKSUM: f"{item.algorithm}:{checksum}"}
         try:
             res = self.client.put_object(self.bucket, item.key, body,
                                          content_md5_b64=_b64(md5.digest()),

@@ -79,11 +79,12 @@ def test_multipart_upload_id_is_committed_before_anything_else(tmp_path):
     other = sqlite3.connect(tmp_path / "j.sqlite")
     assert other.execute("SELECT upload_id FROM multipart").fetchone()[0] == "UPLOAD-1"
     j.on_part_done(PartDone(job_id, t.id, 1, 8 << 20, "e1", "m1"))
-    assert j.multipart(t.id).parts == {1: (8 << 20, "e1", "m1")}
     # ordinary writes are group-committed: another reader does not see the part yet
     assert other.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 0
-    j.commit()
+    # the journal's own reads see its writes (it commits first)
+    assert j.multipart(t.id).parts == {1: (8 << 20, "e1", "m1")}
     assert other.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 1
+    assert j.multipart_tasks(job_id) == {t.id}
     j.close()
 
 
@@ -124,3 +125,12 @@ def test_a_corrupt_journal_is_reported_plainly(tmp_path):
     p.write_bytes(b"this is not a database" * 100)
     with pytest.raises(JournalError, match="cannot be opened"):
         Journal(str(p))
+
+
+def test_a_write_that_fails_is_reported_to_later_callers(tmp_path):
+    j = Journal(str(tmp_path / "j.sqlite"))
+    j._write("INSERT INTO no_such_table VALUES (1)")
+    with pytest.raises(JournalError, match="cannot be written"):
+        j.commit()
+    with pytest.raises(JournalError, match="cannot be written"):
+        j._write("SELECT 1")
