@@ -32,9 +32,11 @@ class SecretStore:
         if self._keyring is None:
             try:
                 import keyring
+                import keyring.core
                 from keyring.backends import fail
 
-                backend = keyring.get_keyring()
+                chosen = self.env.get("PYTHON_KEYRING_BACKEND")
+                backend = keyring.core.load_keyring(chosen) if chosen else keyring.get_keyring()
                 if isinstance(backend, fail.Keyring):
                     log.info("no OS keyring available (%s)", backend)
                     self._keyring = False

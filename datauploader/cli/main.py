@@ -23,8 +23,8 @@ from datauploader import settings as S
 from datauploader.cli.progress import TerminalProgress, human_bytes, human_duration
 from datauploader.core.engine import JobControls
 from datauploader.core.models import DatasetDefinition, JobState, TaskState
-from datauploader.errors import (DataUploaderError, ExitCode, InputError, UsageError,
-                                 UserFacingError)
+from datauploader.errors import (ConfigError, DataUploaderError, ExitCode, InputError,
+                                 UsageError, UserFacingError)
 from datauploader.paths import resolve
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(chk)
     chk.add_argument("--online", action="store_true", help="also reach the profile's storage "
                      "and prove the credentials work")
+
+    cred = sub.add_parser("credentials", help="store or forget a storage secret in the OS keyring")
+    cred_sub = cred.add_subparsers(dest="credentials_command", parser_class=_Parser)
+    for name, helptext in (("set", "store the secret of a storage's access key in the OS keyring"),
+                           ("delete", "remove it from the OS keyring")):
+        c = cred_sub.add_parser(name, help=helptext)
+        c.add_argument("storage", help="name of a [storage:NAME] section")
+        if name == "set":
+            c.add_argument("--secret-stdin", action="store_true",
+                           help="read the secret from standard input instead of asking")
+    cred_sub.add_parser("backend", help="which OS keyring is in use")
 
     demo = sub.add_parser("demo", help="create example files and upload them with the local "
                           "profile")
@@ -441,8 +452,45 @@ def cmd_demo(service, args, out, err) -> int:
     return code
 
 
+def cmd_credentials(service, args, out, err, stdin=None) -> int:
+    from datauploader.credentials import service_name
+
+    if args.credentials_command == "backend":
+        out.write(f"{service.secrets.backend_name}\n")
+        return ExitCode.OK
+    if args.credentials_command is None:
+        raise UsageError("say 'credentials set STORAGE', 'credentials delete STORAGE' or "
+                         "'credentials backend'.")
+    typ, options = service.config.options("storage", args.storage)
+    sec = service.config.section("storage", args.storage)
+    if typ != "s3":
+        raise UsageError(f"[storage:{args.storage}] is of type {typ}, which needs no secret.")
+    key_id = options.get("access_key_id")
+    if not key_id:
+        raise ConfigError("set 'access_key_id' first; its secret then goes to the OS keyring.",
+                          file=sec.file, section=sec.title, key="access_key_id")
+    endpoint = options.get("endpoint_url") or \
+        f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com"
+    svc = service_name("s3", endpoint.rstrip("/"))
+    if args.credentials_command == "delete":
+        gone = service.secrets.delete(svc, key_id)
+        out.write(("Removed" if gone else "There was no") + f" secret for {key_id} at {endpoint}.\n")
+        return ExitCode.OK
+    if args.secret_stdin:
+        secret = (stdin or sys.stdin).readline().rstrip("\r\n")
+    else:
+        import getpass
+        secret = getpass.getpass(f"Secret access key for {key_id} at {endpoint}: ")
+    if not secret:
+        raise InputError("The secret is empty; nothing was stored.")
+    service.secrets.set(svc, key_id, secret)
+    out.write(f"Stored the secret for {key_id} at {endpoint} in the OS keyring "
+              f"({service.secrets.backend_name}).\n")
+    return ExitCode.OK
+
+
 COMMANDS = {"upload": cmd_upload, "resume": cmd_resume, "jobs": cmd_jobs, "verify": cmd_verify,
-            "config": cmd_config, "demo": cmd_demo}
+            "config": cmd_config, "demo": cmd_demo, "credentials": cmd_credentials}
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,

@@ -34,6 +34,7 @@ from datauploader.core.clock import Clock
 from datauploader.core.journal import Journal, JobRecord, TaskRecord
 from datauploader.core.models import TO_UPLOAD, JobState, TaskState
 from datauploader.core.retry import RetryPolicy
+from datauploader.core.source import SourceReader
 from datauploader.core.throttle import Throttle
 from datauploader.errors import (AuthError, CancelledError, CatalogueError, ExitCode,
                                  InputError, UnreachableError, UserFacingError, classify,
@@ -158,6 +159,9 @@ class _FileContext(TransferContext):
                 run.bytes_sent += nbytes
             run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
 
+    def open_source(self, item: TransferItem) -> SourceReader:
+        return self._run.engine.source_factory(item.path, item.algorithm)
+
     def multipart_state(self):
         return self._run.multipart(self._task.id)
 
@@ -273,8 +277,9 @@ class _Run:
 class Engine:
     def __init__(self, journal: Journal, storage: StorageBackend, catalogue: Catalogue,
                  settings: EngineSettings | None = None, *, clock: Clock | None = None,
-                 subscribers=(), lock_dir: str | None = None):
+                 subscribers=(), lock_dir: str | None = None, source_factory=SourceReader):
         self.journal = journal
+        self.source_factory = source_factory  # how local files are read (tests wrap it)
         self.storage = storage
         self.catalogue = catalogue
         self.settings = settings or EngineSettings()

@@ -112,8 +112,8 @@ class S3Storage(StorageBackend):
     def from_config(cls, options: dict, ctx) -> "S3Storage":
         options = dict(options)
         options.pop("secret_access_key", None)
-        endpoint = options.get("endpoint_url") or \
-            f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com"
+        endpoint = (options.get("endpoint_url") or
+                    f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com").rstrip("/")
         options["credentials"] = resolve_credentials(
             endpoint, options.get("access_key_id", ""), options.get("aws_profile", ""),
             ctx.env, ctx.secrets, ctx.section)
