@@ -21,7 +21,7 @@ from datauploader.core.keys import fill_prefix
 from datauploader.core.models import DatasetDefinition, JobState, TaskState
 from datauploader.core.planner import Plan, Planner
 from datauploader.credentials import SecretStore
-from datauploader.errors import CancelledError, ConfigError, UserFacingError, describe
+from datauploader.errors import AuthError, CancelledError, ConfigError, UserFacingError, describe
 from datauploader.events import JobDone
 from datauploader.paths import Paths
 from datauploader.storage import backend_class
@@ -127,8 +127,59 @@ class Service:
             self._catalogues[name] = build("catalogue", typ, options, self._ctx(name))
         return self._catalogues[name]
 
-    def login(self, profile: str | None = None, credentials: dict | None = None) -> str:
-        return self.catalogue(profile).login(credentials or {})
+    def login(self, profile: str | None = None, credentials: dict | None = None,
+              prompt: Callable | None = None, remember: bool = False) -> str:
+        """Log in to the profile's catalogue; returns the user name it knows us by.
+
+        Each credential field is taken from, in order: ``credentials`` (what the user typed or
+        passed), the environment (``DATAUPLOADER_<FIELD>``, e.g. DATAUPLOADER_PASSWORD), the OS
+        keyring (secrets remembered earlier), and ``prompt(field)`` when interactive. With
+        ``remember``, the secrets that worked are stored in the OS keyring."""
+        cat = self.catalogue(profile)
+        fields = cat.credential_fields()
+        creds = {k: v for k, v in (credentials or {}).items() if v not in (None, "")}
+        for f in fields:
+            if f.name not in creds and self.env.get(f"DATAUPLOADER_{f.name.upper()}"):
+                creds[f.name] = self.env[f"DATAUPLOADER_{f.name.upper()}"]
+        user = self._keyring_user(fields, creds)
+        for f in fields:
+            if f.name in creds or not f.secret:
+                continue
+            stored = self.secrets.get(cat.keyring_service(), f"{user}:{f.name}")
+            if stored is not None:
+                creds[f.name] = stored
+        for f in fields:
+            if f.name not in creds and f.required and prompt is not None:
+                value = prompt(f)
+                if value:
+                    creds[f.name] = value
+        missing = [f for f in fields if f.required and f.name not in creds]
+        if missing:
+            names = ", ".join(f.label.lower() for f in missing)
+            env = ", ".join(f"DATAUPLOADER_{f.name.upper()}" for f in missing)
+            raise AuthError(f"Logging in to {cat.describe()} needs your {names}: give them at "
+                            f"the prompt, set {env}, or log in once with 'datauploader login "
+                            "--remember' to keep them in the OS keyring.")
+        name = cat.login(creds)
+        if remember:
+            user = self._keyring_user(fields, creds)
+            for f in fields:
+                if f.secret and f.name in creds:
+                    self.secrets.set(cat.keyring_service(), f"{user}:{f.name}", creds[f.name])
+        return name
+
+    @staticmethod
+    def _keyring_user(fields, creds: dict) -> str:
+        """The keyring entry's user: the non-secret fields (e.g. authenticator and user name)."""
+        parts = [creds.get(f.name, "") for f in fields if not f.secret]
+        return "/".join(p for p in parts if p) or "default"
+
+    def forget_login(self, profile: str | None = None, credentials: dict | None = None) -> bool:
+        cat = self.catalogue(profile)
+        fields = cat.credential_fields()
+        user = self._keyring_user(fields, credentials or {})
+        return any([self.secrets.delete(cat.keyring_service(), f"{user}:{f.name}")
+                    for f in fields if f.secret])
 
     def engine_settings(self, profile: str | None = None, overrides: dict | None = None) -> EngineSettings:
         values = self.config.effective_settings(profile)

@@ -20,11 +20,14 @@ from datauploader.storage.base import Option
 
 @dataclass(frozen=True)
 class CredentialField:
-    """One field of the login form (the GUI shows exactly these)."""
+    """One field of the login form (the GUI shows exactly these, in order)."""
 
-    name: str
+    name: str  # key in the credentials dict; DATAUPLOADER_<NAME> in the environment
     label: str
-    secret: bool = False
+    secret: bool = False  # hidden while typed, kept only in the OS keyring
+    required: bool = True
+    choices: tuple[str, ...] = ()  # e.g. ICAT authenticator mnemonics
+    default: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,14 @@ class Catalogue(ABC):
     can_create_investigations: ClassVar[bool] = False
 
     def credential_fields(self) -> list[CredentialField]:
-        """The login form's fields; empty when no login is needed."""
+        """The login form's fields; empty when no login is needed. May ask the server (ICAT
+        lists its authenticators and their keys)."""
         return []
+
+    def keyring_service(self) -> str:
+        """One OS-keyring service name per catalogue endpoint."""
+        from datauploader.credentials import service_name
+        return service_name(self.kind, self.describe())
 
     @abstractmethod
     def describe(self) -> str:

@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks and log everything")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
+    def login_options(sp):
+        g = sp.add_argument_group("catalogue login (when the catalogue needs one)")
+        g.add_argument("--username", help="user name (or set DATAUPLOADER_USERNAME)")
+        g.add_argument("--credential", action="append", default=[], metavar="FIELD=VALUE",
+                       help="another login field, e.g. authenticator=ldap (repeatable)")
+        g.add_argument("--password-stdin", action="store_true",
+                       help="read the password or token from standard input (or set "
+                            "DATAUPLOADER_PASSWORD / DATAUPLOADER_TOKEN; a terminal asks)")
+
     def common(sp, profile=True):
         if profile:
             sp.add_argument("--profile", "-p", help="profile from the configuration "
@@ -77,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dry-run", action="store_true", help="show what would be uploaded where, "
                     "and stop")
     up.add_argument("paths", nargs="+", metavar="PATH")
+    login_options(up)
 
     jobs = sub.add_parser("jobs", help="list jobs from the journal, or show one")
     common(jobs, profile=False)
@@ -86,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("resume", help="continue a job where it stopped", epilog=EPILOG)
     common(rs, profile=False)
     rs.add_argument("job", type=int)
+    login_options(rs)
+
+    lg = sub.add_parser("login", help="log in to the profile's catalogue (and remember it)")
+    common(lg)
+    login_options(lg)
+    lg.add_argument("--remember", action="store_true",
+                    help="keep the secret in the OS keyring for the next time")
+    lg.add_argument("--forget", action="store_true", help="remove a remembered secret")
 
     vf = sub.add_parser("verify", help="re-check every uploaded file of a job against storage",
                         epilog=EPILOG)
@@ -181,6 +199,50 @@ class _Runner:
         return result["done"]
 
 
+def _login(service, profile, args, err, stdin=None, remember=False) -> str:
+    """Log in with what the command line, the environment, the keyring or a prompt gives."""
+    creds = {}
+    for item in getattr(args, "credential", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--credential '{item}' should be FIELD=VALUE.")
+        creds[key.strip()] = value
+    if getattr(args, "username", None):
+        creds["username"] = args.username
+    fields = service.catalogue(profile).credential_fields()
+    if getattr(args, "password_stdin", False):
+        secret = (stdin or sys.stdin).readline().rstrip("\r\n")
+        for f in fields:
+            if f.secret and f.name not in creds:
+                creds[f.name] = secret
+                break
+    interactive = getattr(stdin or sys.stdin, "isatty", lambda: False)()
+
+    def prompt(field):
+        if not interactive:
+            return None
+        if field.secret:
+            import getpass
+            return getpass.getpass(f"{field.label}: ")
+        err.write(f"{field.label}{f' ({field.default})' if field.default else ''}: ")
+        err.flush()
+        return (stdin or sys.stdin).readline().strip() or field.default
+
+    return service.login(profile, creds, prompt=prompt, remember=remember)
+
+
+def cmd_login(service, args, out, err) -> int:
+    profile = args.profile or service.config.default_profile
+    if args.forget:
+        gone = service.forget_login(profile, {"username": args.username} if args.username else {})
+        out.write("Forgotten.\n" if gone else "Nothing was remembered.\n")
+        return ExitCode.OK
+    user = _login(service, profile, args, err, remember=args.remember)
+    out.write(f"Logged in to {service.catalogue(profile).describe()} as {user}"
+              + (" (remembered in the OS keyring)" if args.remember else "") + ".\n")
+    return ExitCode.OK
+
+
 def _job_summary(service, done) -> dict:
     journal = service.journal
     job = journal.job(done.job_id)
@@ -249,7 +311,7 @@ def cmd_upload(service, args, out, err) -> int:
             out.write(f"{len(plan.files)} files, {human_bytes(plan.total_bytes)} to "
                       f"{prepared.storage.describe()}\n")
         return ExitCode.OK
-    service.login(profile)
+    _login(service, profile, args, err)
     job_id = service.create_job(definition, profile, prepared,
                                 options={k: v for k, v in overrides.items() if v is not None})
     if not args.json:
@@ -269,7 +331,7 @@ def cmd_resume(service, args, out, err) -> int:
         else:
             out.write(f"Job {job.id} is already complete; nothing to do.\n")
         return ExitCode.OK
-    service.login(job.profile)
+    _login(service, job.profile, args, err)
     if not args.json:
         c = service.journal.counts(job.id)
         err.write(f"Resuming job {job.id} ({state.value}): {c.files_done} of {job.files_total} "
@@ -490,7 +552,8 @@ def cmd_credentials(service, args, out, err, stdin=None) -> int:
 
 
 COMMANDS = {"upload": cmd_upload, "resume": cmd_resume, "jobs": cmd_jobs, "verify": cmd_verify,
-            "config": cmd_config, "demo": cmd_demo, "credentials": cmd_credentials}
+            "config": cmd_config, "demo": cmd_demo, "credentials": cmd_credentials,
+            "login": cmd_login}
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
