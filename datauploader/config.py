@@ -354,3 +354,26 @@ class Config:
             elif opt.default is not None:
                 out[opt.name] = opt.default
         return typ, out
+
+
+def save_user_settings(paths: Paths, values: dict[str, object]) -> str:
+    """Write ``values`` into the [settings] section of the per-user file (other sections are
+    kept; comments are not, as ConfigParser cannot keep them). Atomic replace."""
+    path = paths.user_config
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"),
+                                       default_section="__no_defaults__")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8-sig") as f:
+            parser.read_file(f, source=path)
+    if not parser.has_section("settings"):
+        parser.add_section("settings")
+    for key, value in values.items():
+        setting = S.BY_NAME[key]
+        parser.set("settings", key, setting.format(value))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("# DataUploader settings (written by the settings dialog)\n")
+        parser.write(f)
+    os.replace(tmp, path)
+    return path

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="read the secret from standard input instead of asking")
     cred_sub.add_parser("backend", help="which OS keyring is in use")
 
+    gui = sub.add_parser("gui", help="open the desktop window (also: no command at all)")
+    gui.add_argument("--profile", "-p", help="profile to preselect at login")
+
     demo = sub.add_parser("demo", help="create example files and upload them with the local "
                           "profile")
     common(demo, profile=False)
@@ -571,9 +574,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
         except SystemExit as e:
             return int(e.code or 0)
         debug = args.debug
-        if args.command is None:
-            parser.print_help(out)
-            return ExitCode.OK
+        if args.command in (None, "gui"):
+            from datauploader.gui.app import run_from_cli
+            return run_from_cli(args)
         if args.command == "config" and args.config_command is None:
             raise UsageError("say 'config show' or 'config check'.")
         paths = resolve(env)

@@ -1,0 +1,1 @@
+"""The desktop application (PyQt5): the only package that imports Qt."""

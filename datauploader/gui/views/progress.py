@@ -1,0 +1,175 @@
+"""Progress view: overall bytes, files, speed and ETA; a per-file table; pause, resume and
+cancel; failures in a non-modal strip with Retry; a log panel."""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import Qt, pyqtSignal, pyqtSlot
+from PyQt5.QtWidgets import (QFrame, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+                             QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout,
+                             QWidget)
+
+from datauploader.cli.progress import human_bytes, human_duration
+from datauploader.core.progress import JobSnapshot
+from datauploader.gui.models import FileTableModel
+
+LOG_LINES = 2000
+
+
+class ErrorStrip(QFrame):
+    """A non-modal bar for failures: the sentence, and Retry."""
+
+    retry_clicked = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("errorStrip")
+        self.setStyleSheet("#errorStrip { background: #fdecea; border: 1px solid #f5c2c0; "
+                           "border-radius: 4px; }")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.retry = QPushButton(self.tr("&Retry"))
+        self.retry.setAccessibleName(self.tr("Retry"))
+        self.dismiss = QPushButton(self.tr("Dismiss"))
+        row = QHBoxLayout(self)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.retry)
+        row.addWidget(self.dismiss)
+        self.retry.clicked.connect(self.retry_clicked)
+        self.dismiss.clicked.connect(self.hide)
+        self.hide()
+
+    def show_error(self, message: str, retry: bool = True) -> None:
+        self.text.setText(message)
+        self.retry.setVisible(retry)
+        self.show()
+
+
+class ProgressView(QWidget):
+    pause_clicked = pyqtSignal()
+    resume_clicked = pyqtSignal()
+    cancel_clicked = pyqtSignal()
+    retry_clicked = pyqtSignal(int)  # job id
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.job_id: int | None = None
+        self.last: JobSnapshot | None = None
+        self.title = QLabel(self.tr("<h3>No upload running</h3>"))
+        self.title.setObjectName("progressTitle")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setAccessibleName(self.tr("Overall progress"))
+        self.bar.setFormat("%p %")
+        self.files_label = QLabel()
+        self.bytes_label = QLabel()
+        self.speed_label = QLabel()
+        self.eta_label = QLabel()
+        for w in (self.files_label, self.bytes_label, self.speed_label, self.eta_label):
+            w.setMinimumWidth(150)
+        stats = QHBoxLayout()
+        for w in (self.files_label, self.bytes_label, self.speed_label, self.eta_label):
+            stats.addWidget(w)
+        stats.addStretch(1)
+
+        self.pause = QPushButton(self.tr("&Pause"))
+        self.pause.setShortcut("Ctrl+P")
+        self.pause.setAccessibleName(self.tr("Pause or resume"))
+        self.cancel = QPushButton(self.tr("&Cancel"))
+        self.cancel.setAccessibleName(self.tr("Cancel upload"))
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.pause)
+        buttons.addWidget(self.cancel)
+
+        self.strip = ErrorStrip()
+        self.model = FileTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName(self.tr("Files"))
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QTableView.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setAccessibleName(self.tr("Log"))
+        self.log.setPlaceholderText(self.tr("Retries, failures and other events appear here."))
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.log)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.bar)
+        layout.addLayout(stats)
+        layout.addWidget(self.strip)
+        layout.addLayout(buttons)
+        layout.addWidget(split, 1)
+
+        self.pause.clicked.connect(self._on_pause_clicked)
+        self.cancel.clicked.connect(self.cancel_clicked)
+        self.strip.retry_clicked.connect(lambda: self.job_id and self.retry_clicked.emit(self.job_id))
+        self._set_running(False)
+
+    def start(self, job_id: int, title: str) -> None:
+        self.job_id = job_id
+        self.last = None
+        self.model.clear()
+        self.strip.hide()
+        self.title.setText(f"<h3>{title}</h3>")
+        self.bar.setValue(0)
+        self.append_log(self.tr("Job {0} started.").format(job_id))
+        self._set_running(True)
+        self.pause.setText(self.tr("&Pause"))
+
+    def _set_running(self, running: bool) -> None:
+        self.pause.setEnabled(running)
+        self.cancel.setEnabled(running)
+
+    def _on_pause_clicked(self) -> None:
+        if self.last is not None and self.last.paused:
+            self.resume_clicked.emit()
+            self.pause.setText(self.tr("&Pause"))
+        else:
+            self.pause_clicked.emit()
+            self.pause.setText(self.tr("&Resume"))
+
+    @pyqtSlot(object)
+    def update_snapshot(self, s: JobSnapshot) -> None:
+        self.last = s
+        self.bar.setValue(int(1000 * s.fraction))
+        self.files_label.setText(self.tr("{0} / {1} files").format(s.files_done, s.files_total)
+                                 + (self.tr(", {0} failed").format(s.files_failed)
+                                    if s.files_failed else ""))
+        self.bytes_label.setText(f"{human_bytes(s.bytes_done)} / {human_bytes(s.bytes_total)}")
+        self.speed_label.setText(self.tr("paused") if s.paused else f"{human_bytes(s.speed)}/s")
+        self.eta_label.setText(self.tr("ETA {0}").format(human_duration(s.eta))
+                               if s.eta is not None else self.tr("ETA --"))
+        if s.changed_rows:
+            self.model.apply(s.changed_rows)
+        for m in s.messages:
+            self.append_log(m)
+
+    def finish(self, done) -> None:
+        self._set_running(False)
+        if done.state == "completed":
+            self.bar.setValue(1000)
+            self.eta_label.setText(self.tr("done in {0}").format(human_duration(done.elapsed)))
+            self.append_log(self.tr("Job {0} completed: {1} files.").format(done.job_id,
+                                                                           done.files_ok))
+        else:
+            self.strip.show_error(done.error or done.state, retry=True)
+            self.append_log(self.tr("Job {0} {1}.").format(done.job_id, done.state))
+
+    def fail(self, message: str) -> None:
+        self._set_running(False)
+        self.strip.show_error(message, retry=True)
+        self.append_log(message)
+
+    def append_log(self, text: str) -> None:
+        import datetime as dt
+        self.log.appendPlainText(f"{dt.datetime.now():%H:%M:%S}  {text}")
