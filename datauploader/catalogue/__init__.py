@@ -8,6 +8,8 @@ import importlib
 #: type name → "module:Class", imported only when used
 CATALOGUES = {
     "local": "datauploader.catalogue.local:LocalCatalogue",
+    "icat": "datauploader.catalogue.icat:ICATCatalogue",
+    "scicat": "datauploader.catalogue.scicat:SciCatCatalogue",
 }
 
 

@@ -8,6 +8,10 @@ import importlib
 BACKENDS = {
     "filesystem": "datauploader.storage.filesystem:FilesystemStorage",
     "s3": "datauploader.storage.s3:S3Storage",
+    "webdav": "datauploader.storage.webdav:WebDAVStorage",
+    "sftp": "datauploader.storage.sftp:SFTPStorage",
+    "rclone": "datauploader.storage.rclone:RcloneStorage",
+    "ids": "datauploader.storage.ids:IDSStorage",
 }
 
 
