@@ -3,7 +3,10 @@
 
 Method
 ------
-* One ``rclone serve s3`` (``tests/servers/rclone_s3.py``) on loopback serves every run.
+* One ``rclone serve s3`` (``tests/servers/rclone_s3.py``) on loopback serves every run;
+  it is restarted (same binary, port and root) before each run, outside the timing, because
+  a long-lived one slows down as its directory cache fills (``--no-restart`` to keep one
+  process; see ``fresh_server``).
 * Data sets (random bytes from ``os.urandom``, so nothing compresses), made once in the
   work folder and reused when present:
 
@@ -39,14 +42,15 @@ Fairness rules (``/work/shared/design/test-servers.md``)
   tools side by side in one run and read the ratio. The server's CPU seconds and the
   "busy" column (all CPU used / (wall x cores)) show when the machine, not the tool, limits.
 * Same server, same data, same concurrency (``--transfers`` = DataUploader's ``workers``).
-* ``--no-check-dest`` so that rclone never skips or compares; fresh buckets for both tools.
+* ``--no-check-dest`` so that rclone never skips or compares; fresh buckets for both tools,
+  and a freshly started server for each run, so that no run inherits another's state.
 * Before each run the data set is read once (page cache warm for both tools) and
   ``os.sync()`` flushes the previous run's writes, so neither tool pays for the other.
 * Each data set is run ``--repeat`` times, alternating which tool goes first; medians are
   reported (with min-max). No timed assertions anywhere: this is a report.
 
 Usage: ``python benchmarks/s3_vs_rclone.py [--sets big,mid,small] [--repeat 3] [--workers 8]
-[--workdir DIR] [--json FILE] [--keep] [--rclone-args "..."]`` (see benchmarks/README.md).
+[--workdir DIR] [--json FILE] [--keep] [--rclone-args="..."]`` (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -152,6 +156,7 @@ class Run:
     sys_s: float = 0.0
     peak_rss_mib: float = 0.0
     server_cpu_s: float = 0.0
+    server_rss_mib: float = 0.0  # the server's resident memory just after the run
     objects: int = 0
     object_bytes: int = 0
     ok: bool = False
@@ -249,10 +254,23 @@ def list_bucket(server: RcloneS3Server, bucket: str) -> tuple[int, int]:
     return count, size
 
 
-def one_run(args, server: RcloneS3Server, server_ps: psutil.Process, ds: DataSet,
+def fresh_server(server: RcloneS3Server) -> None:
+    """Restart the server (same binary, port and root) so that every run meets the same
+    server state. One long-lived ``rclone serve s3`` keeps every object it has seen in its
+    VFS directory cache (its RSS grows by ~3 KiB per object, and its garbage collector's
+    work with it): over 120,000 small objects its CPU per run rose by ~40 %, which
+    penalises whichever tool runs later."""
+    server.restart()
+    server._boto3 = None  # its pooled connections went to the old process
+
+
+def one_run(args, server: RcloneS3Server, ds: DataSet,
             folder: Path, tool: str, rnd: int, position: int, runs_dir: Path) -> Run:
     run = Run(tool, ds.name, rnd, position)
-    run_dir = runs_dir / f"{ds.name}-r{rnd}-{tool}"
+    if not args.no_restart:
+        fresh_server(server)
+    server_ps = psutil.Process(server.proc.pid)
+    run_dir = runs_dir / f"{ds.name}-round{rnd + 1}-{tool}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
@@ -261,12 +279,14 @@ def one_run(args, server: RcloneS3Server, server_ps: psutil.Process, ds: DataSet
     warm_and_sync(folder)
     out_path = run_dir / "output.txt"
     measure(cmd, env, out_path, server_ps, run)
+    run.server_rss_mib = server_ps.memory_info().rss / MiB
 
     run.objects, run.object_bytes = list_bucket(server, bucket)
     problems = []
     if run.exit_code != 0:
-        tail = out_path.read_text(errors="replace").strip().splitlines()[-5:]
-        problems.append(f"exit status {run.exit_code}: " + " | ".join(tail))
+        tail = out_path.read_text(errors="replace").strip().splitlines()[-2:]
+        problems.append(f"exit status {run.exit_code}: "
+                        + " | ".join(line[:200] for line in tail))
     if (run.objects, run.object_bytes) != (ds.count, ds.total_bytes):
         problems.append(f"bucket holds {run.objects} objects / {run.object_bytes} bytes, "
                         f"expected {ds.count} / {ds.total_bytes}")
@@ -276,7 +296,7 @@ def one_run(args, server: RcloneS3Server, server_ps: psutil.Process, ds: DataSet
     run.files_s = ds.count / run.wall_s
 
     shutil.rmtree(server.path_of(bucket, ""), ignore_errors=True)  # never read again
-    if not args.keep:
+    if run.ok and not args.keep:  # a failed run's folder (output, journal) stays for a look
         shutil.rmtree(run_dir, ignore_errors=True)
     return run
 
@@ -306,7 +326,7 @@ def summarise(ds: DataSet, tool: str, runs: list[Run]) -> Summary:
     mine = [r for r in runs if r.tool == tool]
     good = [r for r in mine if r.ok]
     s = Summary(ds.name, ds.label, tool, len(good), len(mine),
-                problems=[f"round {r.round}: {r.problem}" for r in mine if not r.ok])
+                problems=[f"round {r.round + 1}: {r.problem}" for r in mine if not r.ok])
     if good:
         med = statistics.median
         s.wall_s = med(r.wall_s for r in good)
@@ -332,6 +352,11 @@ def round_ratios(runs: list[Run]) -> list[float]:
     return out
 
 
+def rate_spec(value: float) -> str:
+    """Decimals for a rate: a few for small ones (one big file: 0.17 files/s), none else."""
+    return ".2f" if value < 10 else ".0f"
+
+
 def fmt(value: float, spec: str) -> str:
     return "-" if value != value else format(value, spec)  # NaN -> "-"
 
@@ -343,9 +368,9 @@ HEADER = (f"{'data set':<17} {'tool':<13} {'MB/s':>8} {'(min-max)':>13} {'files/
 def table_rows(ds: DataSet, summaries: list[Summary], ratios: list[float]) -> list[str]:
     rows = []
     for i, s in enumerate(summaries):
-        rng = f"{fmt(s.mb_s_min, '.1f')}-{fmt(s.mb_s_max, '.1f')}"
+        rng = f"{s.mb_s_min:.1f}-{s.mb_s_max:.1f}" if s.runs_ok else "-"
         line = (f"{ds.label if i == 0 else '':<17} {s.tool:<13} {fmt(s.mb_s, '8.1f'):>8} "
-                f"{rng:>13} {fmt(s.files_s, '9.0f'):>9} {fmt(s.wall_s, '7.2f'):>7} "
+                f"{rng:>13} {fmt(s.files_s, rate_spec(s.files_s)):>9} {fmt(s.wall_s, '7.2f'):>7} "
                 f"{fmt(s.cpu_s, '7.2f'):>7} {fmt(s.peak_rss_mib, '12.0f'):>12} "
                 f"{fmt(s.server_cpu_s, '12.2f'):>12} {fmt(s.busy * 100, '4.0f'):>4}%")
         if s.runs_ok < s.runs:
@@ -416,7 +441,11 @@ def parse_args(argv=None):
     p.add_argument("--keep", action="store_true",
                    help="keep generated data and each run's folder (config, journal, output)")
     p.add_argument("--rclone-args", default="",
-                   help='extra flags for rclone copy, e.g. "--s3-chunk-size 16M"')
+                   help='extra flags for rclone copy; use the = form: '
+                        '--rclone-args="--s3-chunk-size 16M" or --rclone-args=--s3-no-head')
+    p.add_argument("--no-restart", action="store_true",
+                   help="one server process for all runs (default: restart it, same port and "
+                        "root, before each run, so that no run inherits another's server state)")
     p.add_argument("--rclone", default=None, help="rclone binary (default: the venv's)")
     args = p.parse_args(argv)
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -448,36 +477,47 @@ def main(argv=None) -> int:
     all_runs: list[Run] = []
     sections = []
     try:
-        server_ps = psutil.Process(server.proc.pid)
-        log(f"server: rclone serve s3 at {server.endpoint_url} (pid {server.proc.pid})")
+        log(f"server: rclone serve s3 at {server.endpoint_url}, "
+            + ("one process for all runs" if args.no_restart else "restarted before each run"))
         for ds in args.data_sets:
             folder = ensure_data(workdir, ds)
             runs: list[Run] = []
             for rnd in range(args.repeat):
                 order = TOOLS if rnd % 2 == 0 else TOOLS[::-1]
                 for position, tool in enumerate(order):
-                    run = one_run(args, server, server_ps, ds, folder, tool, rnd, position,
+                    run = one_run(args, server, ds, folder, tool, rnd, position,
                                   runs_dir)
                     runs.append(run)
                     status = "ok" if run.ok else f"FAILED: {run.problem}"
                     log(f"  {ds.label:<16} round {rnd + 1} {tool:<13} {run.wall_s:7.2f} s "
-                        f"{run.mb_s:8.1f} MB/s {run.files_s:7.0f} files/s  CPU {run.cpu_s:6.2f} s "
+                        f"{run.mb_s:8.1f} MB/s {run.files_s:7{rate_spec(run.files_s)}} files/s  CPU {run.cpu_s:6.2f} s "
                         f"RSS {run.peak_rss_mib:5.0f} MiB  server CPU {run.server_cpu_s:6.2f} s"
-                        f"  {status}")
+                        f" (RSS {run.server_rss_mib:4.0f} MiB)  {status}")
             all_runs += runs
             summaries = [summarise(ds, t, runs) for t in TOOLS]
             sections.append((ds, summaries, round_ratios(runs)))
     finally:
         server.stop()
+        all_ok = bool(all_runs) and all(r.ok for r in all_runs)
         if not args.keep:
             shutil.rmtree(s3_root, ignore_errors=True)
-            shutil.rmtree(runs_dir, ignore_errors=True)
             if temp:
-                shutil.rmtree(workdir, ignore_errors=True)
+                shutil.rmtree(workdir / "data", ignore_errors=True)
+            if all_ok:
+                for leftover in (server.log_path, server._config_path):  # beside s3/
+                    leftover.unlink(missing_ok=True)
+                shutil.rmtree(runs_dir, ignore_errors=True)
+                if temp:
+                    shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep or not all_ok:
+            log(f"kept in {workdir}: runs/ (each run's configuration, output and journal"
+                f"{'' if args.keep else ', failed runs only'}), the server log "
+                f"{server.log_path.name}")
 
     log("")
     log(machine)
-    log(f"medians of {args.repeat} runs per tool, alternating which goes first; "
+    log(f"medians of {args.repeat} runs per tool, alternating which goes first; server "
+        f"{'kept running' if args.no_restart else 'restarted before each run'}; "
         f"{args.workers} workers / --transfers; MB = 10^6 bytes; CPU s = user+sys of the tool "
         "and its children; busy = (tool + server CPU) / (wall x cores)")
     log(HEADER)
@@ -489,6 +529,7 @@ def main(argv=None) -> int:
         doc = {
             "machine": machine_info,
             "settings": {"workers": args.workers, "repeat": args.repeat,
+                         "server_restarted_each_run": not args.no_restart,
                          "rclone_args": args.rclone_args, "sets": [d.name for d in args.data_sets]},
             "runs": [dict(asdict(r), busy=r.busy) for r in all_runs],
             "summary": [
