@@ -38,6 +38,8 @@ class BuildContext:
     env: Mapping[str, str]
     secrets: SecretStore
     paths: Paths
+    #: another [catalogue:NAME], shared with the profile (IDS storage works in ICAT's session)
+    catalogue: Callable[[str], Catalogue] | None = None
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Service:
 
     # -- backends ---------------------------------------------------------------------------
     def _ctx(self, section: str) -> BuildContext:
-        return BuildContext(section, self.env, self.secrets, self.paths)
+        return BuildContext(section, self.env, self.secrets, self.paths, self._catalogue_named)
 
     def storage(self, profile: str | None = None) -> StorageBackend:
         name = self.config.profile(profile).values["storage"]
@@ -119,7 +121,9 @@ class Service:
         return self._storages[name]
 
     def catalogue(self, profile: str | None = None) -> Catalogue:
-        name = self.config.profile(profile).values["catalogue"]
+        return self._catalogue_named(self.config.profile(profile).values["catalogue"])
+
+    def _catalogue_named(self, name: str) -> Catalogue:
         if name not in self._catalogues:
             typ, options = self.config.options("catalogue", name)
             if typ == "local" and not options.get("path"):
@@ -261,6 +265,9 @@ class Service:
         quick one compares existence, size and the checksum the server has recorded."""
         job = self.journal.job(job_id)
         storage = self.storage(job.profile)
+        use_dataset = getattr(storage, "use_dataset", None)  # IDS: keys live in that dataset
+        if use_dataset is not None and job.dataset_id:
+            use_dataset(job.prefix, job.dataset_id)
         report = VerifyReport(job_id, "quick" if quick else "full")
         for t in self.journal.iter_tasks(job_id):
             if cancel is not None and cancel.is_set():

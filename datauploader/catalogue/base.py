@@ -57,6 +57,7 @@ class DatafileSpec:
     algorithm: str
     location: str
     mtime: float  # seconds since the epoch
+    local_path: str = ""  # the file on this computer (a catalogue may attach it, e.g. a thumbnail)
 
 
 @dataclass(frozen=True)

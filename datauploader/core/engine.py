@@ -328,13 +328,17 @@ class Engine:
         run.controls.checkpoint()
         self._with_retries(run, self.storage.check)
         dataset = self._ensure_dataset(run)
+        # a storage that writes into the catalogue's dataset (IDS) needs its id first
+        use_dataset = getattr(self.storage, "use_dataset", None)
+        if use_dataset is not None:
+            use_dataset(run.job.prefix, dataset.id)
         run.existing = self._with_retries(run, lambda: self.storage.existing(run.job.prefix))
         run.registrar = _Registrar(run, dataset.id)
         try:
             # files verified in an earlier run but not yet registered
             for t in self.journal.tasks(run.job.id, [TaskState.VERIFIED]):
                 run.registrar.add(t.id, self._spec(t.relpath, t.size, t.checksum, t.algorithm,
-                                                   t.location, t.mtime_ns))
+                                                   t.location, t.mtime_ns, t.path))
             self._upload_all(run)
         finally:
             run.registrar.close()
@@ -408,9 +412,9 @@ class Engine:
                 f"files ({len(new)} new, e.g. {new[0]}); upload them as a new dataset.")
 
     @staticmethod
-    def _spec(relpath, size, checksum, algorithm, location, mtime_ns) -> DatafileSpec:
+    def _spec(relpath, size, checksum, algorithm, location, mtime_ns, path="") -> DatafileSpec:
         return DatafileSpec(name=relpath, size=size, checksum=checksum, algorithm=algorithm,
-                            location=location, mtime=mtime_ns / 1e9)
+                            location=location, mtime=mtime_ns / 1e9, local_path=path)
 
     # -- transfers --------------------------------------------------------------------------
     def _upload_all(self, run: _Run) -> None:
@@ -519,7 +523,7 @@ class Engine:
                               result.verified_by, result.skipped))
         run.registrar.add(task.id, self._spec(task.relpath, result.size, result.checksum,
                                               self.settings.checksum, result.location,
-                                              task.mtime_ns))
+                                              task.mtime_ns, task.path))
 
     # -- outcome ----------------------------------------------------------------------------
     def _outcome(self, run: _Run, elapsed: float) -> JobDone:

@@ -465,7 +465,7 @@ class Journal(Subscriber):
             params += [s.value for s in states]
         return [self._task_record(r) for r in self._read(sql + " ORDER BY id", params)]
 
-    def iter_tasks(self, job_id: int, batch: int = 5000) -> Iterator[TaskRecord]:
+    def iter_tasks(self, job_id: int, batch: int = 1000) -> Iterator[TaskRecord]:
         last = 0
         while True:
             rows = self._read("SELECT * FROM tasks WHERE job_id=? AND id>? ORDER BY id LIMIT ?",

@@ -9,7 +9,7 @@ from PyQt5.QtCore import QSize, Qt, QUrl, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QDesktopServices, QIcon, QKeySequence
 from PyQt5.QtWidgets import (QAction, QApplication, QFrame, QHBoxLayout, QLabel, QListWidget,
                              QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
-                             QStackedWidget, QSystemTrayIcon, QVBoxLayout, QWidget)
+                             QStackedWidget, QStyle, QSystemTrayIcon, QVBoxLayout, QWidget)
 
 from datauploader import __version__
 from datauploader.errors import AuthError, describe
@@ -88,8 +88,11 @@ class MainWindow(QMainWindow):
         self.nav.setAccessibleName(self.tr("Sections"))
         self.nav.setFixedWidth(150)
         self.nav.setIconSize(QSize(20, 20))
-        for text in (self.tr("Dataset"), self.tr("Progress"), self.tr("History")):
-            QListWidgetItem(text, self.nav)
+        style = self.style()
+        for text, icon in ((self.tr("Dataset"), QStyle.SP_FileDialogDetailedView),
+                           (self.tr("Progress"), QStyle.SP_ArrowUp),
+                           (self.tr("History"), QStyle.SP_FileDialogContentsView)):
+            QListWidgetItem(style.standardIcon(icon), text, self.nav)
         self.nav.setEnabled(False)
         self.nav.currentRowChanged.connect(lambda row: row >= 0 and self.show_page(row + 1))
 

@@ -158,3 +158,48 @@ class HistoryTableModel(QAbstractTableModel):
         if role == Qt.UserRole:
             return job.id
         return None
+
+
+class PlanPreviewModel(QAbstractTableModel):
+    """Where each planned file will land; a model, so 100,000 files cost nothing until shown."""
+
+    HEADERS = ("File", "Size", "Will land at")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._files: list = []
+        self._storage = None
+
+    def tr(self, text: str) -> str:
+        from PyQt5.QtCore import QCoreApplication
+        return QCoreApplication.translate("PlanPreviewModel", text)
+
+    def set_plan(self, files, storage) -> None:
+        self.beginResetModel()
+        self._files, self._storage = list(files), storage
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_plan([], None)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._files)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            return self.tr(self.HEADERS[section])
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or role not in (Qt.DisplayRole, Qt.ToolTipRole):
+            return None
+        f = self._files[index.row()]
+        col = index.column()
+        if col == 0:
+            return f.relpath if role == Qt.DisplayRole else f.path  # the local file as tooltip
+        if col == 1:
+            return human_bytes(f.size)
+        return self._storage.location(f.key)

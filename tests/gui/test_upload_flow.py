@@ -21,8 +21,8 @@ def test_local_profile_upload_progress_history_and_report(qtbot, make_window, fi
     define(qtbot, w, "MX-2024-001", "lysozyme scan 1", [files], exclude="*.tmp")
     d = w.dataset
     assert d.totals.text().startswith("13 files")
-    assert d.preview.rowCount() == 13
-    landing = d.preview.item(0, 2).text()
+    assert d.preview_model.rowCount() == 13
+    landing = d.preview_model.index(0, 2).data()
     assert landing.endswith("MX-2024-001/lysozyme scan 1/scan_001/frames/f_000.raw")
     d.add_metadata_row("energy_keV", "12.4")
     qtbot.keyClicks(d.keywords, "protein, test")
@@ -38,6 +38,10 @@ def test_local_profile_upload_progress_history_and_report(qtbot, make_window, fi
     statuses = {p.model.row(i).status for i in range(p.model.rowCount())}
     assert p.model.rowCount() == 13 and statuses <= {"verified", "registered"}
     assert "completed" in p.log.toPlainText()
+    p.show_only.setCurrentIndex(p.show_only.findText("Failed"))
+    assert p.filtered.rowCount() == 0
+    p.show_only.setCurrentIndex(p.show_only.findText("Done"))
+    assert p.filtered.rowCount() == 13
 
     # history shows the job, selected, with its details
     qtbot.keyClick(w, Qt.Key_3, Qt.ControlModifier)

@@ -10,15 +10,15 @@ from PyQt5.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QComple
                              QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
                              QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget,
                              QMessageBox, QPlainTextEdit, QPushButton, QRadioButton,
-                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                             QSplitter, QTableView, QTableWidget, QTableWidgetItem,
+                             QVBoxLayout, QWidget)
 
 from datauploader.cli.progress import human_bytes
 from datauploader.core.models import DatasetDefinition, Mode
 from datauploader.core.templates import Templates
 from datauploader.errors import describe
+from datauploader.gui.models import PlanPreviewModel
 from datauploader.gui.tasks import Calls
-
-PREVIEW_ROWS = 500
 
 
 def _split(text: str) -> list[str]:
@@ -195,13 +195,13 @@ class DatasetView(QWidget):
         self.totals = QLabel(self.tr("No files yet: drop files or folders on the list."))
         self.totals.setObjectName("totals")
         self.files_error = self._error_label("filesError")
-        self.preview = QTableWidget(0, 3)
-        self.preview.setHorizontalHeaderLabels([self.tr("File"), self.tr("Size"),
-                                                self.tr("Will land at")])
+        self.preview_model = PlanPreviewModel(self)
+        self.preview = QTableView()
+        self.preview.setModel(self.preview_model)
         self.preview.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.preview.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
         self.preview.verticalHeader().hide()
-        self.preview.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.preview.verticalHeader().setDefaultSectionSize(22)
         self.preview.setAccessibleName(self.tr("Where each file will land"))
 
         filesbox = QGroupBox(self.tr("Files and folders"))
@@ -420,7 +420,7 @@ class DatasetView(QWidget):
         paths = self.paths()
         if not paths or self.profile is None:
             self.totals.setText(self.tr("No files yet: drop files or folders on the list."))
-            self.preview.setRowCount(0)
+            self.preview_model.clear()
             self.files_error.hide()
             return
         d = self.definition()
@@ -448,15 +448,7 @@ class DatasetView(QWidget):
             self._show(self.files_error, "\n".join(plan.warnings[:5]))
             self.files_error.setStyleSheet("color: #a15c00")
         self.totals.setText(text)
-        shown = plan.files[:PREVIEW_ROWS]
-        self.preview.setRowCount(len(shown))
-        for r, f in enumerate(shown):
-            self.preview.setItem(r, 0, QTableWidgetItem(f.relpath))
-            self.preview.setItem(r, 1, QTableWidgetItem(human_bytes(f.size)))
-            self.preview.setItem(r, 2, QTableWidgetItem(prepared.storage.location(f.key)))
-        if len(plan.files) > PREVIEW_ROWS:
-            self.totals.setText(text + " " + self.tr("(preview of the first {0})")
-                                .format(PREVIEW_ROWS))
+        self.preview_model.set_plan(plan.files, prepared.storage)
         self.plan_ready.emit(prepared)
 
     def _plan_failed(self, seq: int, exc) -> None:
@@ -467,7 +459,7 @@ class DatasetView(QWidget):
         self.totals.setText(self.tr("Cannot upload these files as they are:"))
         self.files_error.setStyleSheet("color: #b00020")
         self._show(self.files_error, self._plan_error)
-        self.preview.setRowCount(0)
+        self.preview_model.clear()
         self.plan_ready.emit(None)
 
     def _show(self, label: QLabel, text: str) -> None:

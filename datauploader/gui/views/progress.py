@@ -3,10 +3,10 @@ cancel; failures in a non-modal strip with Retry; a log panel."""
 
 from __future__ import annotations
 
-from PyQt5.QtCore import Qt, pyqtSignal, pyqtSlot
-from PyQt5.QtWidgets import (QFrame, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-                             QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtCore import QSortFilterProxyModel, Qt, pyqtSignal, pyqtSlot
+from PyQt5.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                             QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView,
+                             QVBoxLayout, QWidget)
 
 from datauploader.cli.progress import human_bytes, human_duration
 from datauploader.core.progress import JobSnapshot
@@ -45,6 +45,23 @@ class ErrorStrip(QFrame):
         self.show()
 
 
+class _StatusFilter(QSortFilterProxyModel):
+    """Only the files in some states (e.g. the failed ones of a 20,000-file job)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.statuses: tuple = ()
+
+    def set_statuses(self, statuses) -> None:
+        self.statuses = tuple(statuses or ())
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row, parent) -> bool:
+        if not self.statuses:
+            return True
+        return self.sourceModel().row(row).status in self.statuses
+
+
 class ProgressView(QWidget):
     pause_clicked = pyqtSignal()
     resume_clicked = pyqtSignal()
@@ -66,7 +83,7 @@ class ProgressView(QWidget):
         self.speed_label = QLabel()
         self.eta_label = QLabel()
         for w in (self.files_label, self.bytes_label, self.speed_label, self.eta_label):
-            w.setMinimumWidth(150)
+            w.setMinimumWidth(190)
         stats = QHBoxLayout()
         for w in (self.files_label, self.bytes_label, self.speed_label, self.eta_label):
             stats.addWidget(w)
@@ -77,15 +94,22 @@ class ProgressView(QWidget):
         self.pause.setAccessibleName(self.tr("Pause or resume"))
         self.cancel = QPushButton(self.tr("&Cancel"))
         self.cancel.setAccessibleName(self.tr("Cancel upload"))
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.pause)
-        buttons.addWidget(self.cancel)
 
         self.strip = ErrorStrip()
         self.model = FileTableModel(self)
+        self.filtered = _StatusFilter(self)
+        self.filtered.setSourceModel(self.model)
+        self.show_only = QComboBox()
+        self.show_only.setAccessibleName(self.tr("Show files"))
+        for label, statuses in ((self.tr("All files"), ()),
+                                (self.tr("In progress"), ("uploading", "retrying")),
+                                (self.tr("Failed"), ("failed",)),
+                                (self.tr("Done"), ("verified", "registered", "skipped"))):
+            self.show_only.addItem(label, statuses)
+        self.show_only.currentIndexChanged.connect(
+            lambda: self.filtered.set_statuses(self.show_only.currentData()))
         self.table = QTableView()
-        self.table.setModel(self.model)
+        self.table.setModel(self.filtered)
         self.table.setAccessibleName(self.tr("Files"))
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QTableView.SelectRows)
@@ -102,6 +126,12 @@ class ProgressView(QWidget):
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
 
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel(self.tr("Show:")))
+        buttons.addWidget(self.show_only)
+        buttons.addStretch(1)
+        buttons.addWidget(self.pause)
+        buttons.addWidget(self.cancel)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.bar)

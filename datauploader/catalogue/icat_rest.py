@@ -1,0 +1,225 @@
+"""ICAT's REST interface (icat.server ``ICATRest``): properties, session life cycle, search and
+write, with ICAT's error bodies mapped to our error classes.
+
+The session id travels the way ICAT wants it (form field on POST, query parameter on GET and
+DELETE, path segment for /session/{id}); it is redacted from every message we raise. The
+session is kept alive while we hold it: before a call when more than half its lifetime has
+passed since the last refresh, and by a background thread during long transfers, when no
+call may happen for a while (IDS checks the session again when a big put ends).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from datauploader.catalogue.webclient import WebClient, json_or_none, redact, where
+from datauploader.errors import (AuthError, CatalogueError, PermissionDeniedError,
+                                 TransientError, UserFacingError)
+
+log = logging.getLogger(__name__)
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+#: refresh once this fraction of the session lifetime has passed since the last refresh
+REFRESH_AFTER = 0.5
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    mnemonic: str
+    keys: tuple[tuple[str, bool], ...]  # (name, hidden)
+    friendly: str = ""
+    admin: bool = False
+
+
+def quote(value: str) -> str:
+    """A JPQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class ICATRest:
+    def __init__(self, url: str, *, verify: bool | str = True, timeout: float = 120.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.base = url.rstrip("/")
+        self.web = WebClient(self.base, verify=verify, timeout=(10.0, timeout), what="ICAT")
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.session_id: str | None = None
+        self.user: str | None = None
+        self._lifetime = 0.0  # seconds
+        self._refreshed = 0.0
+        self._keepalive: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._properties: dict | None = None
+
+    @property
+    def where(self) -> str:
+        return where(self.base)
+
+    # -- errors -----------------------------------------------------------------------------
+    def error(self, resp, action: str) -> Exception:
+        """The exception for a non-2xx answer of ICAT to ``action`` (a verb phrase)."""
+        body = json_or_none(resp)
+        code = body.get("code") if isinstance(body, dict) else None
+        message = redact(str(body.get("message", "")) if isinstance(body, dict) else "",
+                         self.session_id).strip().rstrip(".")
+        status = resp.status_code
+        if code == "SESSION":
+            exc: Exception = AuthError(
+                f"ICAT at {self.where} no longer accepts your session ({message}) while trying to "
+                f"{action}; log in again, then resume the job.")
+        elif code == "INSUFFICIENT_PRIVILEGES":
+            exc = PermissionDeniedError(
+                f"ICAT at {self.where} does not allow you to {action} ({message}). Ask the "
+                "facility for the rights, or check the investigation.")
+        elif code in ("BAD_PARAMETER", "VALIDATION", "OBJECT_ALREADY_EXISTS",
+                      "NO_SUCH_OBJECT_FOUND", "NOT_IMPLEMENTED"):
+            exc = CatalogueError(f"ICAT at {self.where} refused to {action}: {message}.")
+        elif status >= 500:
+            exc = TransientError(f"ICAT at {self.where} failed to {action} (HTTP {status}"
+                                 + (f": {message}" if message else "") + "); it will be retried.")
+        elif code is None and status == 404:
+            exc = UserFacingError(f"There is no ICAT REST service at {self.base}/icat (HTTP 404); "
+                                  "check the 'url' of the catalogue.")
+        else:
+            exc = CatalogueError(f"ICAT at {self.where} refused to {action} (HTTP {status}"
+                                 + (f": {message}" if message else "") + ").")
+        exc.icat_code = code  # type: ignore[attr-defined]
+        return exc
+
+    def _call(self, method: str, path: str, action: str, **kw):
+        resp = self.web.request(method, "/icat" + path, secrets=(self.session_id,), **kw)
+        if resp.status_code >= 300:
+            raise self.error(resp, action)
+        return resp
+
+    # -- unauthenticated --------------------------------------------------------------------
+    def properties(self) -> dict:
+        with self._lock:
+            if self._properties is None:
+                body = json_or_none(self._call("GET", "/properties", "describe itself"))
+                if not isinstance(body, dict) or "authenticators" not in body:
+                    raise UserFacingError(f"{self.base}/icat/properties did not answer like ICAT; "
+                                          "check the 'url' of the catalogue.")
+                self._properties = body
+            return self._properties
+
+    def authenticators(self) -> list[Authenticator]:
+        out = []
+        for a in self.properties().get("authenticators", []):
+            keys = tuple((k["name"], bool(k.get("hide", False))) for k in a.get("keys", []))
+            out.append(Authenticator(a["mnemonic"], keys, a.get("friendly", ""),
+                                     bool(a.get("admin", False))))
+        return out
+
+    @property
+    def max_entities(self) -> int:
+        return int(self.properties().get("maxEntities") or 1000)
+
+    # -- session ----------------------------------------------------------------------------
+    def login(self, plugin: str, credentials: list[dict[str, str]]) -> str:
+        form = {"json": json.dumps({"plugin": plugin, "credentials": credentials})}
+        resp = self.web.request("POST", "/icat/session", data=form, headers=FORM)
+        if resp.status_code >= 300:
+            err = self.error(resp, "log you in")
+            if getattr(err, "icat_code", None) == "SESSION":
+                body = json_or_none(resp) or {}
+                raise AuthError(f"ICAT at {self.where} did not accept the credentials for "
+                                f"'{plugin}' ({body.get('message', 'refused')}). Check the user name "
+                                "and password.") from None
+            raise err
+        sid = (json_or_none(resp) or {}).get("sessionId")
+        if not sid:
+            raise CatalogueError(f"ICAT at {self.where} answered the login without a session id.")
+        with self._lock:
+            self.session_id = sid
+            info = self.session_info()
+            self.user = info["userName"]
+            self._lifetime = float(info.get("remainingMinutes", 0)) * 60.0
+            self._refreshed = self.clock()
+            self._start_keepalive()
+        return self.user
+
+    def session_info(self) -> dict:
+        return json_or_none(self._call("GET", f"/session/{self.session_id}",
+                                       "read your session")) or {}
+
+    def require_session(self) -> str:
+        """The session id, refreshed if more than half its lifetime has passed."""
+        with self._lock:
+            if not self.session_id:
+                raise AuthError(f"You are not logged in to ICAT at {self.where}; log in first.")
+            if self._lifetime and self.clock() - self._refreshed > self._lifetime * REFRESH_AFTER:
+                self._call("PUT", f"/session/{self.session_id}", "refresh your session")
+                self._refreshed = self.clock()
+                log.info("ICAT session refreshed")
+            return self.session_id
+
+    def check_session(self) -> None:
+        """Raise AuthError if ICAT no longer knows our session."""
+        with self._lock:
+            if not self.session_id:
+                raise AuthError(f"You are not logged in to ICAT at {self.where}; log in first.")
+            self.session_info()
+
+    def logout(self) -> None:
+        with self._lock:
+            sid, self.session_id = self.session_id, None
+            self._stop.set()
+        if sid:
+            try:
+                self.web.request("DELETE", f"/icat/session/{sid}", secrets=(sid,))
+            except Exception:  # noqa: BLE001 - logging out never blocks
+                log.info("ICAT logout failed", exc_info=True)
+
+    def _start_keepalive(self) -> None:
+        if self._keepalive is not None and self._keepalive.is_alive() and not self._stop.is_set():
+            return
+        self._stop = threading.Event()
+        stop = self._stop
+
+        def loop():
+            while not stop.wait(max(5.0, min(self._lifetime / 4 or 300.0, 300.0))):
+                try:
+                    self.require_session()
+                except Exception as e:  # noqa: BLE001 - the next real call reports it
+                    log.info("ICAT keep-alive: %s", e)
+
+        self._keepalive = threading.Thread(target=loop, name="icat-keepalive", daemon=True)
+        self._keepalive.start()
+
+    # -- entities ---------------------------------------------------------------------------
+    def search(self, query: str, action: str) -> list:
+        sid = self.require_session()
+        resp = self._call("GET", "/entityManager", action,
+                          params={"sessionId": sid, "query": query})
+        return json_or_none(resp) or []
+
+    def search_all(self, query: str, action: str, page: int | None = None) -> list:
+        """Every result of ``query`` (no LIMIT clause of its own), page by page."""
+        page = page or max(1, min(1000, self.max_entities))
+        out: list = []
+        while True:
+            got = self.search(f"{query} LIMIT {len(out)}, {page}", action)
+            out.extend(got)
+            if len(got) < page:
+                return out
+
+    def write(self, entities: list[dict], action: str) -> list[int]:
+        sid = self.require_session()
+        resp = self._call("POST", "/entityManager", action,
+                          data={"sessionId": sid, "entities": json.dumps(entities)}, headers=FORM)
+        return json_or_none(resp) or []
+
+    def close(self) -> None:
+        self._stop.set()
+        self.web.close()
+
+
+def unwrap(rows: list, name: str) -> list[dict]:
+    """[{"Dataset": {...}}, ...] → [{...}, ...]."""
+    return [r[name] for r in rows if isinstance(r, dict) and name in r]

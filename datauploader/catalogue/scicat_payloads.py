@@ -1,0 +1,117 @@
+"""What SciCat accepts, per API version: each payload carries exactly the fields that version
+requires and never one it would reject (its validation forbids unknown fields).
+
+* v4 (``/api/v4``, ``CreateDatasetDto``): plural ``proposalIds``, ``sampleIds``,
+  ``principalInvestigators``; ``datasetName`` required.
+* v3 (``/api/v3``, the obsolete raw DTO): singular ``proposalId``, ``sampleId``,
+  ``principalInvestigator``; ``owner``, ``principalInvestigator`` and ``creationLocation``
+  required for raw datasets.
+
+DataUploader's own bookkeeping lives in ``scientificMetadata.datauploader``: the job key (so
+a resumed or re-run job finds its dataset: free-form JSON that both versions return and can
+filter on by dotted path, unlike keywords, which are the users' own tags shown in the portal)
+and ``complete`` (SciCat has no such field).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+
+from datauploader.catalogue.base import DatafileSpec, DatasetSpec
+from datauploader.errors import InputError
+
+OURS = "datauploader"  # key of our bookkeeping in scientificMetadata
+IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
+THUMBNAIL_MAX = 1 << 20  # bytes of image; an attachment lives in one database document
+THUMBNAIL_KEY = "thumbnail"  # metadata key naming an image the user picked
+
+
+def iso(ts: float | None = None) -> str:
+    d = dt.datetime.fromtimestamp(ts if ts is not None else dt.datetime.now().timestamp(),
+                                  dt.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+
+
+def dataset(version: str, spec: DatasetSpec, *, proposal: dict, owner: str, owner_email: str,
+            contact_email: str, owner_group: str, access_groups: list[str], pi: str,
+            creation_location: str, source_folder_host: str = "") -> dict:
+    dtype = spec.dataset_type or "raw"
+    if dtype == "derived" or (version == "v3" and dtype != "raw"):
+        raise InputError(f"DataUploader registers raw data in SciCat; '{dtype}' datasets need "
+                         "input datasets and software it does not know. Choose the type raw.")
+    metadata = {k: v for k, v in spec.metadata.items() if k != THUMBNAIL_KEY}
+    metadata[OURS] = {"key": spec.dataset_key, "complete": False}
+    body: dict = {
+        "type": dtype, "datasetName": spec.name, "ownerGroup": owner_group,
+        "accessGroups": list(access_groups), "owner": owner, "contactEmail": contact_email,
+        "sourceFolder": spec.location or spec.name, "creationTime": iso(),
+        "creationLocation": creation_location, "scientificMetadata": metadata,
+        "isPublished": False}
+    if owner_email:
+        body["ownerEmail"] = owner_email
+    if spec.description:
+        body["description"] = spec.description
+    if spec.keywords:
+        body["keywords"] = list(spec.keywords)
+    if source_folder_host:
+        body["sourceFolderHost"] = source_folder_host
+    pid = proposal.get("proposalId")
+    if version == "v4":
+        if pid:
+            body["proposalIds"] = [pid]
+        if spec.sample:
+            body["sampleIds"] = [spec.sample]
+        body["principalInvestigators"] = [pi]
+    else:
+        if pid:
+            body["proposalId"] = pid
+        if spec.sample:
+            body["sampleId"] = spec.sample
+        body["principalInvestigator"] = pi
+    return body
+
+
+def origdatablock(version: str, dataset_pid: str, entries: list[dict], algorithm: str) -> dict:
+    body = {"size": sum(e["size"] for e in entries), "chkAlg": algorithm,
+            "dataFileList": entries}
+    if version == "v4":
+        body["datasetId"] = dataset_pid
+    return body
+
+
+def datafile_entry(f: DatafileSpec, path: str) -> dict:
+    return {"path": path, "size": f.size, "time": iso(f.mtime), "chk": f.checksum}
+
+
+def image_type(path: str) -> str | None:
+    return IMAGE_TYPES.get(os.path.splitext(path)[1].lower())
+
+
+def thumbnail_data_uri(path: str) -> str | None:
+    """``data:image/<type>;base64,…`` of a small image file, or None if it is not one."""
+    kind = image_type(path)
+    if kind is None:
+        return None
+    try:
+        if os.path.getsize(path) > THUMBNAIL_MAX:
+            return None
+        with open(path, "rb") as f:
+            data = f.read(THUMBNAIL_MAX + 1)
+    except OSError:
+        return None
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
+
+
+def attachment(version: str, dataset_pid: str, data_uri: str, caption: str, owner_group: str,
+               access_groups: list[str]) -> dict:
+    body = {"thumbnail": data_uri, "caption": caption, "ownerGroup": owner_group,
+            "accessGroups": list(access_groups)}
+    if version == "v4":
+        body["isPublished"] = False
+        body["relationships"] = [{"targetId": dataset_pid, "targetType": "dataset",
+                                  "relationType": "is attached to"}]
+    else:
+        body["datasetId"] = dataset_pid
+    return body
