@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop window (also: no command at all)")
     gui.add_argument("--profile", "-p", help="profile to preselect at login")
+    gui.add_argument("--smoke-test", action="store_true", help="open the window, print the "
+                     "time it took to appear and the keyring in use, close it again")
 
     demo = sub.add_parser("demo", help="create example files and upload them with the local "
                           "profile")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 from PyQt5.QtCore import QLibraryInfo, QLocale, QTranslator
 from PyQt5.QtWidgets import QApplication, QMessageBox
@@ -33,8 +34,10 @@ def install_translators(app: QApplication) -> list[QTranslator]:
     return out
 
 
-def main(argv: list[str] | None = None, env=None, config_files=(), profile: str | None = None
-         ) -> int:
+def main(argv: list[str] | None = None, env=None, config_files=(), profile: str | None = None,
+         smoke_test: bool = False) -> int:
+    """Run the application. ``smoke_test``: show the window, report how long after the
+    process started it became visible, close it cleanly (installers and CI use this)."""
     from datauploader.gui import excepthook
     from datauploader.gui.mainwindow import MainWindow, app_icon
     from datauploader.paths import resolve
@@ -64,6 +67,17 @@ def main(argv: list[str] | None = None, env=None, config_files=(), profile: str 
         if i >= 0:
             window.login.profile.setCurrentIndex(i)
     window.show()
+    if smoke_test:
+        from PyQt5.QtCore import QTimer
+
+        def report():
+            import psutil
+            started = psutil.Process().create_time()
+            print(f"window visible {time.time() - started:.2f} s after the process started; "
+                  f"keyring: {service.secrets.backend_name}", flush=True)
+            window.close()
+
+        QTimer.singleShot(0, report)
     try:
         return app.exec_()
     finally:
@@ -73,7 +87,8 @@ def main(argv: list[str] | None = None, env=None, config_files=(), profile: str 
 
 def run_from_cli(args) -> int:
     try:
-        return main(env=None, config_files=args.config, profile=getattr(args, "profile", None))
+        return main(env=None, config_files=args.config, profile=getattr(args, "profile", None),
+                    smoke_test=getattr(args, "smoke_test", False))
     except Exception as e:  # noqa: BLE001 - e.g. no display
         sys.stderr.write(f"error: the desktop window cannot start: {describe(e)}\n")
         return ExitCode.ERROR
