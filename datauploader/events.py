@@ -94,6 +94,7 @@ class FileFailed:
     kind: str  # classify(): 'file', 'retry', 'auth', 'fatal'
     attempts: int
     details: str | None = None
+    cause: str = ""  # the exception's class name (sync mode retries a FileChangedError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,43 @@ class JobPaused:
 
 
 @dataclass(frozen=True, slots=True)
+class TasksAdded:
+    """Sync mode: files that became complete were added to the running job."""
+
+    job_id: int
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedRoot:
+    path: str
+    state: str  # watching | unavailable
+    method: str  # events | polling
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """Sync mode: what the watcher sees (sent about once a second and on every change of
+    state of a watched folder)."""
+
+    job_id: int
+    roots: tuple[WatchedRoot, ...]
+    seen: int  # files found in the watched folders (complete or not)
+    settling: int  # waiting for the completeness gate
+    queued: int  # handed to the engine, not yet verified
+    uploaded: int  # verified (this run and earlier ones)
+    failed: int
+    modified_skipped: int  # changed after upload, left alone by policy
+    last_file: str | None
+    last_file_at: float | None  # wall clock
+    idle_warning: bool  # no new file for longer than the configured time
+    finishing: bool
+    notice: str | None = None  # something worth a line in the log
+
+
+@dataclass(frozen=True, slots=True)
 class JobDone:
     job_id: int
     state: str  # a JobState value
@@ -151,6 +189,8 @@ _METHOD = {
     FilesRegistered: "on_files_registered",
     DatasetFinalized: "on_dataset_finalized",
     JobPaused: "on_job_paused",
+    TasksAdded: "on_tasks_added",
+    SyncStatus: "on_sync_status",
     JobDone: "on_job_done",
 }
 
@@ -170,6 +210,8 @@ class Subscriber:
     def on_files_registered(self, event: FilesRegistered, **kw) -> None: ...
     def on_dataset_finalized(self, event: DatasetFinalized, **kw) -> None: ...
     def on_job_paused(self, event: JobPaused, **kw) -> None: ...
+    def on_tasks_added(self, event: TasksAdded, **kw) -> None: ...
+    def on_sync_status(self, event: SyncStatus, **kw) -> None: ...
     def on_job_done(self, event: JobDone, **kw) -> None: ...
 
 

@@ -18,7 +18,9 @@ from datauploader.config import Config
 from datauploader.core.engine import Engine, EngineSettings, JobControls, JobLock, dataset_key
 from datauploader.core.journal import JobRecord, Journal
 from datauploader.core.keys import fill_prefix
-from datauploader.core.models import DatasetDefinition, JobState, TaskState
+from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
+from datauploader.core.sync import SyncJob
+from datauploader.core.watch import WatchSettings
 from datauploader.core.planner import Plan, Planner
 from datauploader.credentials import SecretStore
 from datauploader.errors import AuthError, CancelledError, ConfigError, UserFacingError, describe
@@ -185,12 +187,16 @@ class Service:
         return any([self.secrets.delete(cat.keyring_service(), f"{user}:{f.name}")
                     for f in fields if f.secret])
 
-    def engine_settings(self, profile: str | None = None, overrides: dict | None = None) -> EngineSettings:
+    def settings_values(self, profile: str | None = None, overrides: dict | None = None) -> dict:
+        """Effective settings of a profile, with this run's overrides (locked ones win)."""
         values = self.config.effective_settings(profile)
         for k, v in (overrides or {}).items():
-            if v is not None and not self.config.is_locked(k):
+            if v is not None and k in values and not self.config.is_locked(k):
                 values[k] = v
-        return EngineSettings.from_settings(values)
+        return values
+
+    def engine_settings(self, profile: str | None = None, overrides: dict | None = None) -> EngineSettings:
+        return EngineSettings.from_settings(self.settings_values(profile, overrides))
 
     # -- planning and jobs ------------------------------------------------------------------
     def prepare(self, definition: DatasetDefinition, profile: str | None = None) -> PreparedJob:
@@ -215,13 +221,20 @@ class Service:
         settings = self.engine_settings(profile, options)
         key = dataset_key(cat.describe(), definition.proposal, definition.name,
                           storage.describe(), prepared.prefix)
+        # sync mode: every file, even one already there, passes the completeness gate first,
+        # so the job starts empty and the watcher adds files as they are complete
+        files = [] if definition.mode == Mode.SYNC.value else prepared.plan.files
         return self.journal.create_job(
             profile=profile, catalogue=cat.describe(), storage=storage.describe(),
-            prefix=prepared.prefix, definition=definition, files=prepared.plan.files,
+            prefix=prepared.prefix, definition=definition, files=files,
             options={"checksum": settings.checksum, **(options or {})}, dataset_key=key)
 
     def run_job(self, job_id: int, subscribers=(), controls: JobControls | None = None,
-                overrides: dict | None = None, clock=None) -> JobDone:
+                overrides: dict | None = None, clock=None,
+                finish_after_idle: float | None = None) -> JobDone:
+        """Run (or resume) a job to its end. A sync-mode job watches its folders until it is
+        finished (``controls.finish()``, ``datauploader finish JOB``, or after
+        ``finish_after_idle`` seconds without a new file)."""
         job = self.journal.job(job_id)
         storage = self.storage(job.profile)
         cat = self.catalogue(job.profile)
@@ -241,7 +254,22 @@ class Service:
         settings.checksum = job.options.get("checksum", settings.checksum)
         engine = Engine(self.journal, storage, cat, settings, subscribers=subscribers,
                         lock_dir=self.paths.locks, clock=clock)
-        return engine.run(job_id, controls)
+        if job.definition.mode != Mode.SYNC.value:
+            return engine.run(job_id, controls)
+        controls = controls or JobControls()
+        values = self.settings_values(job.profile, overrides)
+        d = job.definition
+        sync = SyncJob(self.journal, job, storage.name_rules,
+                       WatchSettings.from_settings(values, d.include, d.exclude), controls,
+                       subscribers, on_modified=str(values["sync_on_modified"]),
+                       idle_warning=float(values["sync_idle_warning"]),
+                       finish_after_idle=finish_after_idle)
+        engine.subscribers.append(sync)
+        sync.start()
+        try:
+            return engine.run(job_id, controls, source=sync)
+        finally:
+            sync.stop()
 
     def job_state(self, job: JobRecord) -> JobState:
         """RUNNING in the journal but no process holds its lock: it was killed."""

@@ -84,6 +84,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("settle_time", "float", 10.0,
             "sync mode: seconds a file's size and time must stay unchanged before upload",
             minimum=0.0, maximum=3600, group="Sync mode"),
+    Setting("sync_observer", "choice", "auto",
+            "sync mode: how new files are noticed: file-system events, polling (network "
+            "shares), or auto (polling on SMB/NFS/CIFS mounts)",
+            choices=("auto", "events", "polling"), group="Sync mode"),
+    Setting("sync_poll_interval", "float", 5.0,
+            "sync mode: seconds between looks at the folders when polling (and retries of a "
+            "folder that went away)", minimum=0.5, maximum=3600, group="Sync mode"),
+    Setting("sync_rescan_interval", "float", 600.0,
+            "sync mode: seconds between full rescans that catch anything events missed",
+            minimum=10, maximum=86400, group="Sync mode"),
+    Setting("sync_ignore", "str", "*.tmp *.part ~* .~* *.swp",
+            "sync mode: temporary files never uploaded (glob patterns, space-separated)",
+            group="Sync mode"),
+    Setting("sync_marker", "str", "",
+            "sync mode: a file counts as complete only once this marker exists beside it, "
+            "e.g. {name}.done (empty: no marker)", group="Sync mode"),
+    Setting("sync_check_open", "bool", True,
+            "sync mode: wait until no process has the file open for writing",
+            group="Sync mode"),
+    Setting("sync_on_modified", "choice", "version",
+            "sync mode: a file changed after its upload is uploaded again as a new version "
+            "beside the old one (version), or reported and left alone (skip)",
+            choices=("version", "skip"), group="Sync mode"),
+    Setting("sync_idle_warning", "float", 1800.0,
+            "sync mode: warn when no new file has arrived for this many seconds (0: never)",
+            minimum=0, maximum=86400 * 7, group="Sync mode"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

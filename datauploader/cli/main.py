@@ -22,7 +22,7 @@ from datauploader import __version__
 from datauploader import settings as S
 from datauploader.cli.progress import TerminalProgress, human_bytes, human_duration
 from datauploader.core.engine import JobControls
-from datauploader.core.models import DatasetDefinition, JobState, TaskState
+from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
 from datauploader.errors import (ConfigError, DataUploaderError, ExitCode, InputError,
                                  UsageError, UserFacingError)
 from datauploader.paths import resolve
@@ -64,29 +64,58 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print one JSON document for scripts "
                         "instead of text")
 
+    def dataset_options(sp):
+        sp.add_argument("--proposal", required=True, help="proposal / investigation the data "
+                        "belongs to")
+        sp.add_argument("--dataset", required=True, help="dataset name")
+        sp.add_argument("--description", default="")
+        sp.add_argument("--type", dest="dataset_type", default="raw", help="dataset type (raw)")
+        sp.add_argument("--sample", default="")
+        sp.add_argument("--keyword", action="append", default=[], help="repeatable")
+        sp.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata, repeatable")
+        sp.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="only files matching (repeatable; '*.h5', 'scans/**/*.cbf')")
+        sp.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="leave out files or folders matching (repeatable)")
+        sp.add_argument("--workers", type=int, help="files at the same time")
+        sp.add_argument("--checksum", choices=S.BY_NAME["checksum"].choices)
+        sp.add_argument("--bwlimit", help="bandwidth limit, e.g. 10M or '08:00,10M 20:00,off'")
+
+    def sync_options(sp):
+        g = sp.add_argument_group("sync mode")
+        g.add_argument("--settle", type=float, metavar="SECONDS",
+                       help="how long size and time must stay unchanged (setting settle_time)")
+        g.add_argument("--finish-after-idle", type=float, metavar="SECONDS",
+                       help="finish the dataset once no new file has come for this long")
+        g.add_argument("--on-modified", choices=("version", "skip"),
+                       help="a file changed after its upload: upload a new version beside it, "
+                            "or report and skip it (setting sync_on_modified)")
+        g.add_argument("--observer", choices=("auto", "events", "polling"),
+                       help="file-system events, polling, or auto (setting sync_observer)")
+
     up = sub.add_parser("upload", help="upload files and folders as one dataset",
                         epilog=EPILOG)
     common(up)
-    up.add_argument("--proposal", required=True, help="proposal / investigation the data "
-                    "belongs to")
-    up.add_argument("--dataset", required=True, help="dataset name")
-    up.add_argument("--description", default="")
-    up.add_argument("--type", dest="dataset_type", default="raw", help="dataset type (raw)")
-    up.add_argument("--sample", default="")
-    up.add_argument("--keyword", action="append", default=[], help="repeatable")
-    up.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                    help="metadata, repeatable")
-    up.add_argument("--include", action="append", default=[], metavar="GLOB",
-                    help="only files matching (repeatable; '*.h5', 'scans/**/*.cbf')")
-    up.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                    help="leave out files or folders matching (repeatable)")
-    up.add_argument("--workers", type=int, help="files at the same time")
-    up.add_argument("--checksum", choices=S.BY_NAME["checksum"].choices)
-    up.add_argument("--bwlimit", help="bandwidth limit, e.g. 10M or '08:00,10M 20:00,off'")
+    dataset_options(up)
     up.add_argument("--dry-run", action="store_true", help="show what would be uploaded where, "
                     "and stop")
     up.add_argument("paths", nargs="+", metavar="PATH")
     login_options(up)
+
+    wt = sub.add_parser("watch", help="sync mode: watch folders during acquisition and upload "
+                        "each file as soon as it is complete, until finished", epilog=EPILOG)
+    common(wt)
+    dataset_options(wt)
+    sync_options(wt)
+    wt.add_argument("paths", nargs="+", metavar="PATH")
+    login_options(wt)
+
+    fin = sub.add_parser("finish", help="sync mode: a last scan, upload what remains, finalize "
+                         "the dataset (tells a running watcher, or does it now)", epilog=EPILOG)
+    common(fin, profile=False)
+    fin.add_argument("job", type=int)
+    login_options(fin)
 
     jobs = sub.add_parser("jobs", help="list jobs from the journal, or show one")
     common(jobs, profile=False)
@@ -96,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("resume", help="continue a job where it stopped", epilog=EPILOG)
     common(rs, profile=False)
     rs.add_argument("job", type=int)
+    sync_options(rs)
     login_options(rs)
 
     lg = sub.add_parser("login", help="log in to the profile's catalogue (and remember it)")
@@ -166,7 +196,8 @@ class _Runner:
         self.stderr = stderr
         self.quiet = quiet
 
-    def run(self, job_id: int, overrides: dict | None = None):
+    def run(self, job_id: int, overrides: dict | None = None,
+            finish_after_idle: float | None = None):
         controls = JobControls()
         subscribers = []
         if not self.quiet and getattr(self.stderr, "isatty", lambda: False)():
@@ -175,7 +206,8 @@ class _Runner:
 
         def target():
             try:
-                result["done"] = self.service.run_job(job_id, subscribers, controls, overrides)
+                result["done"] = self.service.run_job(job_id, subscribers, controls, overrides,
+                                                      finish_after_idle=finish_after_idle)
             except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
                 result["error"] = e
 
@@ -285,15 +317,21 @@ def _report_done(service, done, args, out: TextIO, err: TextIO) -> int:
 
 
 # -- commands --------------------------------------------------------------------------------
-def cmd_upload(service, args, out, err) -> int:
+def _sync_overrides(args) -> dict:
+    return {"settle_time": getattr(args, "settle", None),
+            "sync_on_modified": getattr(args, "on_modified", None),
+            "sync_observer": getattr(args, "observer", None)}
+
+
+def cmd_upload(service, args, out, err, mode: str = Mode.BATCH.value) -> int:
     definition = DatasetDefinition(
         proposal=args.proposal, name=args.dataset, paths=list(args.paths),
         description=args.description, dataset_type=args.dataset_type, sample=args.sample,
         keywords=list(args.keyword), metadata=_meta(args.meta), include=list(args.include),
-        exclude=list(args.exclude))
+        exclude=list(args.exclude), mode=mode)
     profile = args.profile or service.config.default_profile
     overrides = {"workers": args.workers, "checksum": args.checksum,
-                 "bandwidth_limit": args.bwlimit}
+                 "bandwidth_limit": args.bwlimit, **_sync_overrides(args)}
     if args.bwlimit:
         try:
             S.BY_NAME["bandwidth_limit"].parse(args.bwlimit)
@@ -303,7 +341,7 @@ def cmd_upload(service, args, out, err) -> int:
     for w in prepared.plan.warnings:
         err.write(f"warning: {w}\n")
     plan = prepared.plan
-    if args.dry_run:
+    if getattr(args, "dry_run", False):
         if args.json:
             json.dump({"files": [{"path": f.path, "name": f.relpath, "key": f.key,
                                   "size": f.size} for f in plan.files],
@@ -320,9 +358,42 @@ def cmd_upload(service, args, out, err) -> int:
     job_id = service.create_job(definition, profile, prepared,
                                 options={k: v for k, v in overrides.items() if v is not None})
     if not args.json:
-        err.write(f"Job {job_id}: {len(plan.files)} files, {human_bytes(plan.total_bytes)} "
-                  f"to {prepared.storage.describe()}\n")
-    done = _Runner(service, err, args.json).run(job_id, overrides)
+        if mode == Mode.SYNC.value:
+            err.write(f"Job {job_id}: watching {', '.join(definition.paths)}; each complete file "
+                      f"goes to {prepared.storage.describe()}. Finish with 'datauploader finish "
+                      f"{job_id}'; Ctrl-C stops watching (resume later).\n")
+        else:
+            err.write(f"Job {job_id}: {len(plan.files)} files, {human_bytes(plan.total_bytes)} "
+                      f"to {prepared.storage.describe()}\n")
+    done = _Runner(service, err, args.json).run(job_id, overrides,
+                                                getattr(args, "finish_after_idle", None))
+    return _report_done(service, done, args, out, err)
+
+
+def cmd_watch(service, args, out, err) -> int:
+    for name in ("settle", "finish_after_idle"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise InputError(f"--{name.replace('_', '-')} cannot be negative.")
+    return cmd_upload(service, args, out, err, mode=Mode.SYNC.value)
+
+
+def cmd_finish(service, args, out, err) -> int:
+    job = service.journal.job(args.job)
+    if job.definition.mode != Mode.SYNC.value:
+        raise UsageError(f"Job {job.id} is not a sync-mode job; it finishes by itself "
+                         f"('datauploader resume {job.id}' if it stopped).")
+    state = service.job_state(job)
+    if state is JobState.COMPLETED:
+        out.write(f"Job {job.id} is already finished.\n")
+        return ExitCode.OK
+    service.journal.request_finish(job.id)
+    if state is JobState.RUNNING:
+        out.write(f"Finish requested: the running watcher of job {job.id} makes a last scan, "
+                  "uploads what remains and finalizes the dataset.\n")
+        return ExitCode.OK
+    _login(service, job.profile, args, err)
+    done = _Runner(service, err, args.json).run(job.id)
     return _report_done(service, done, args, out, err)
 
 
@@ -341,7 +412,8 @@ def cmd_resume(service, args, out, err) -> int:
         c = service.journal.counts(job.id)
         err.write(f"Resuming job {job.id} ({state.value}): {c.files_done} of {job.files_total} "
                   "files already done\n")
-    done = _Runner(service, err, args.json).run(job.id)
+    done = _Runner(service, err, args.json).run(job.id, _sync_overrides(args),
+                                                getattr(args, "finish_after_idle", None))
     return _report_done(service, done, args, out, err)
 
 
@@ -556,7 +628,7 @@ def cmd_credentials(service, args, out, err, stdin=None) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"upload": cmd_upload, "resume": cmd_resume, "jobs": cmd_jobs, "verify": cmd_verify,
+COMMANDS = {"upload": cmd_upload, "watch": cmd_watch, "finish": cmd_finish, "resume": cmd_resume, "jobs": cmd_jobs, "verify": cmd_verify,
             "config": cmd_config, "demo": cmd_demo, "credentials": cmd_credentials,
             "login": cmd_login}
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 from datauploader.events import (BytesSent, FileDone, FileFailed, FileRetrying, FileStarted,
-                                 JobDone, JobStarted, Subscriber)
+                                 JobDone, JobStarted, Subscriber, SyncStatus, TasksAdded)
 
 
 def human_bytes(n: float) -> str:
@@ -57,6 +57,7 @@ class TerminalProgress(Subscriber):
         self._rate = Rate(clock=clock)
         self._inflight: dict[int, int] = {}  # task → bytes sent in the current attempt
         self._width = 0
+        self._sync: SyncStatus | None = None
 
     def on_job_started(self, e: JobStarted, **kw) -> None:
         with self._lock:
@@ -90,6 +91,19 @@ class TerminalProgress(Subscriber):
             self.files_failed += 1
         self._print(f"failed: {e.relpath}: {e.error}")
 
+    def on_tasks_added(self, e: TasksAdded, **kw) -> None:
+        with self._lock:
+            self.files_total += e.files
+            self.bytes_total += e.bytes
+        self._draw()
+
+    def on_sync_status(self, e: SyncStatus, **kw) -> None:
+        with self._lock:
+            self._sync = e
+        if e.notice:
+            self._print(e.notice)
+        self._draw()
+
     def on_job_done(self, e: JobDone, **kw) -> None:
         self._draw(force=True)
         with self._lock:
@@ -111,6 +125,22 @@ class TerminalProgress(Subscriber):
                      f"ETA {human_duration(eta)}" if eta is not None else "ETA --:--"]
             if self.files_failed:
                 parts.append(f"{self.files_failed} failed")
+            sync = self._sync
+            if sync is not None:
+                # sync mode: totals grow; what the watcher sees matters more than an ETA
+                parts = [f"{sync.seen} seen", f"{sync.settling} settling",
+                         f"{sync.queued} queued", f"{sync.uploaded} uploaded",
+                         f"{human_bytes(speed)}/s"]
+                if sync.failed:
+                    parts.append(f"{sync.failed} failed")
+                if sync.last_file:
+                    import time as _t
+                    parts.append(f"last: {sync.last_file} "
+                                 f"{human_duration(_t.time() - sync.last_file_at)} ago")
+                if sync.idle_warning:
+                    parts.append("NO NEW FILE for a while")
+                if sync.finishing:
+                    parts.insert(0, "finishing")
             return "  ".join(parts)
 
     def _draw(self, force: bool = False) -> None:

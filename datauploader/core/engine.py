@@ -70,6 +70,7 @@ class JobControls:
 
     def __init__(self):
         self.cancel_event = threading.Event()
+        self.finish_event = threading.Event()  # sync mode: stop watching, finish the dataset
         self._running = threading.Event()
         self._running.set()
         self._listeners: list = []
@@ -77,6 +78,10 @@ class JobControls:
     def cancel(self) -> None:
         self.cancel_event.set()
         self._running.set()  # wake paused workers so that they see the cancel
+
+    def finish(self) -> None:
+        """Sync mode: a last scan, upload what remains, finalize the dataset."""
+        self.finish_event.set()
 
     def pause(self) -> None:
         self._running.clear()
@@ -259,6 +264,7 @@ class _Run:
         self._err_lock = threading.Lock()
         self.existing: dict = {}
         self.registrar: _Registrar | None = None
+        self.source = None
         self.failed = 0
         self.bytes_sent = 0
         # tasks with a multipart upload in the journal: the only ones worth a journal lookup
@@ -289,7 +295,10 @@ class Engine:
                                                  "locks")
 
     # -- the job ----------------------------------------------------------------------------
-    def run(self, job_id: int, controls: JobControls | None = None) -> JobDone:
+    def run(self, job_id: int, controls: JobControls | None = None, source=None) -> JobDone:
+        """Run the job to an end state. ``source`` (sync mode) hands over more tasks while the
+        job runs: ``source.next_tasks(timeout)`` returns a list of TaskRecords (already in the
+        journal), an empty list when there is nothing new yet, or None when it is finished."""
         job = self.journal.job(job_id)
         controls = controls or JobControls()
         bus = EventBus()
@@ -301,6 +310,7 @@ class Engine:
             raise UserFacingError(f"Job {job_id} is already running in another DataUploader "
                                   "window or command; wait for it or cancel it there.")
         run = _Run(self, job, controls, bus)
+        run.source = source
         controls._listeners.append(lambda paused: bus.emit(JobPaused(job_id, paused)))
         started = self.clock.monotonic()
         try:
@@ -434,18 +444,28 @@ class Engine:
                    for i in range(workers)]
         for t in threads:
             t.start()
+        def feed(task) -> bool:
+            while not run.stop.is_set() and not run.controls.cancelled:
+                try:
+                    todo.put(task, timeout=0.2)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
         try:
-            for task in self.journal.iter_tasks(run.job.id):
-                if task.state not in TO_UPLOAD:
-                    continue
-                while not run.stop.is_set() and not run.controls.cancelled:
-                    try:
-                        todo.put(task, timeout=0.2)
+            source = run.source
+            if source is None:  # a sync-mode source hands over the journal's tasks itself
+                for task in self.journal.iter_tasks(run.job.id):
+                    if task.state in TO_UPLOAD and not feed(task):
                         break
-                    except queue.Full:
-                        pass
-                if run.stop.is_set() or run.controls.cancelled:
-                    break
+            while source is not None and not run.stop.is_set() and not run.controls.cancelled:
+                batch = source.next_tasks(timeout=0.5)
+                if batch is None:
+                    break  # finished: everything it will ever hand over was handed over
+                for task in batch:
+                    if not feed(task):
+                        break
         finally:
             for _ in threads:
                 todo.put(None)
@@ -502,7 +522,7 @@ class Engine:
                 elif getattr(exc, "details", None):
                     details = exc.details
                 run.bus.emit(FileFailed(job.id, task.id, task.relpath, describe(exc), kind,
-                                        attempt, details))
+                                        attempt, details, type(exc).__name__))
                 if kind == "file":
                     try:
                         self.storage.cleanup_task(item, ctx)

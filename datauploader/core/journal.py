@@ -34,7 +34,7 @@ from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileF
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Ordered migrations: MIGRATIONS[i] takes a database from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -117,6 +117,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_id, part_number)
     );
     """,
+    # 2: sync mode looks files up by local path (a file may have several versions), and a
+    #    finish requested from another process (or before a crash) is remembered
+    """
+    CREATE INDEX tasks_by_path ON tasks (job_id, path);
+    ALTER TABLE jobs ADD COLUMN finish_requested REAL
+    """,
 ]
 
 
@@ -153,6 +159,7 @@ class JobRecord:
     bytes_total: int
     started: float | None
     finished: float | None
+    finish_requested: float | None = None
 
 
 @dataclass(frozen=True)
@@ -316,10 +323,14 @@ class Journal(Subscriber):
         db.execute("BEGIN IMMEDIATE")
         try:
             for a, b, many in ops:
-                if many is None:  # a call
+                if many is None:  # a call: all of it or none of it
+                    db.execute("SAVEPOINT call")
                     try:
                         b["result"] = a(db)
+                        db.execute("RELEASE call")
                     except Exception as e:  # noqa: BLE001 - handed back to the caller
+                        db.execute("ROLLBACK TO call")
+                        db.execute("RELEASE call")
                         b["error"] = e
                 elif many:
                     db.executemany(a, b)
@@ -425,6 +436,17 @@ class Journal(Subscriber):
                                             f"dataset {dataset_id}")
         self.commit()
 
+    def request_finish(self, job_id: int) -> None:
+        """Sync mode: finish the dataset (from any process; remembered across crashes)."""
+        self._write("UPDATE jobs SET finish_requested=COALESCE(finish_requested, ?) WHERE id=?",
+                    (time.time(), job_id))
+        self._job_event(job_id, "finish requested")
+        self.commit()
+
+    def finish_requested(self, job_id: int) -> bool:
+        rows = self._read("SELECT finish_requested FROM jobs WHERE id=?", (job_id,))
+        return bool(rows and rows[0]["finish_requested"])
+
     def job(self, job_id: int) -> JobRecord:
         rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
         if not rows:
@@ -449,7 +471,7 @@ class Journal(Subscriber):
             error=r["error"], details=r["details"], investigation_id=r["investigation_id"],
             dataset_id=r["dataset_id"], dataset_key=r["dataset_key"],
             files_total=r["files_total"], bytes_total=r["bytes_total"], started=r["started"],
-            finished=r["finished"])
+            finished=r["finished"], finish_requested=r.get("finish_requested"))
 
     def job_events(self, job_id: int) -> list[dict]:
         return self._read("SELECT ts, event, detail FROM job_events WHERE job_id=? ORDER BY id",
@@ -476,6 +498,17 @@ class Journal(Subscriber):
                 yield self._task_record(r)
             last = rows[-1]["id"]
 
+    def latest_by_path(self, job_id: int) -> dict[str, TaskRecord]:
+        """Sync mode: the newest task (version) of every local file of the job."""
+        out: dict[str, TaskRecord] = {}
+        for t in self.iter_tasks(job_id):
+            out[t.path] = t  # ids ascend: later versions replace earlier ones
+        return out
+
+    def versions(self, job_id: int, path: str) -> int:
+        return self._read("SELECT COUNT(*) AS n FROM tasks WHERE job_id=? AND path=?",
+                          (job_id, path))[0]["n"]
+
     def task(self, task_id: int) -> TaskRecord:
         return self._task_record(self._read("SELECT * FROM tasks WHERE id=?", (task_id,))[0])
 
@@ -500,6 +533,11 @@ class Journal(Subscriber):
         return JobCounts(files=files,
                          bytes_done=sum(r["b"] for r in rows if r["state"] in done_states),
                          files_done=sum(r["n"] for r in rows if r["state"] in done_states))
+
+    def update_task_file(self, task_id: int, size: int, mtime_ns: int) -> None:
+        """Sync mode: the file was handed over again with other contents (never uploaded)."""
+        self._write("UPDATE tasks SET size=?, mtime_ns=?, updated=? WHERE id=?",
+                    (size, mtime_ns, time.time(), task_id))
 
     # -- multipart --------------------------------------------------------------------------
     def multipart(self, task_id: int) -> MultipartRecord | None:

@@ -134,3 +134,29 @@ def test_a_write_that_fails_is_reported_to_later_callers(tmp_path):
         j.commit()
     with pytest.raises(JournalError, match="cannot be written"):
         j._write("SELECT 1")
+
+
+def test_every_old_schema_is_migrated_with_its_data(tmp_path):
+    from datauploader.core.journal import MIGRATIONS
+    for old in range(1, SCHEMA_VERSION):
+        path = tmp_path / f"v{old}.sqlite"
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        for v in range(old):
+            db.executescript(MIGRATIONS[v])
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(old),))
+        db.execute("INSERT INTO jobs (uuid, created, updated, profile, catalogue, storage, "
+                   "prefix, proposal, dataset_name, definition, state) VALUES ('u', 1, 1, 'l', "
+                   "'c', 's', 'p', 'P', 'D', '{\"proposal\": \"P\", \"name\": \"D\"}', 'running')")
+        db.execute("INSERT INTO tasks (job_id, path, relpath, key, size, mtime_ns, state, "
+                   "updated) VALUES (1, '/x', 'x', 'p/x', 3, 4, 'verified', 1)")
+        db.commit()
+        db.close()
+        j = Journal(str(path))
+        assert j.schema_version == SCHEMA_VERSION
+        job = j.job(1)
+        assert (job.proposal, job.state.value, job.finish_requested) == ("P", "running", None)
+        assert j.latest_by_path(1)["/x"].state is TaskState.VERIFIED
+        j.request_finish(1)
+        assert j.finish_requested(1)
+        j.close()

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from PyQt5.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
-                             QGroupBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout)
+from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                             QFormLayout, QGroupBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout)
 
 from datauploader import settings as S
 from datauploader.config import save_user_settings
@@ -62,8 +62,11 @@ class SettingsDialog(QDialog):
         elif s.kind == "float":
             w = QDoubleSpinBox()
             w.setDecimals(1)
-            w.setRange(float(s.minimum or 0), float(s.maximum or 10**6))
+            w.setRange(float(s.minimum or 0), float(s.maximum or 10**7))
             w.setValue(float(value))
+        elif s.kind == "bool":
+            w = QCheckBox()
+            w.setChecked(bool(value))
         elif s.kind == "choice":
             w = QComboBox()
             w.addItems(list(s.choices))
@@ -80,7 +83,9 @@ class SettingsDialog(QDialog):
         for name, w in self.editors.items():
             if not w.isEnabled():
                 continue
-            if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            if isinstance(w, QCheckBox):
+                text = "yes" if w.isChecked() else "no"
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
                 text = str(w.value())
             elif isinstance(w, QComboBox):
                 text = w.currentText()
