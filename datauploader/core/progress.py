@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone,
                                  FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,
-                                 JobPaused, JobStarted, Subscriber)
+                                 JobPaused, JobStarted, Subscriber, SyncStatus, TasksAdded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class JobSnapshot:
     error: str | None = None
     dataset_id: str | None = None
     elapsed: float = 0.0
+    sync: SyncStatus | None = None  # sync mode: what the watcher sees
 
     @property
     def fraction(self) -> float:
@@ -88,6 +89,7 @@ class ProgressTracker(Subscriber):
         self.dataset_id: str | None = None
         self._started = clock()
         self._elapsed = 0.0
+        self.sync: SyncStatus | None = None
 
     # -- engine side ------------------------------------------------------------------------
     def on_job_started(self, e: JobStarted, **kw) -> None:
@@ -154,6 +156,17 @@ class ProgressTracker(Subscriber):
                     f.status = "registered"
                     self._changed.add(t)
 
+    def on_tasks_added(self, e: TasksAdded, **kw) -> None:
+        with self._lock:
+            self.files_total += e.files
+            self.bytes_total += e.bytes
+
+    def on_sync_status(self, e: SyncStatus, **kw) -> None:
+        with self._lock:
+            self.sync = e
+            if e.notice:
+                self._messages.append(e.notice)
+
     def on_dataset_ready(self, e: DatasetReady, **kw) -> None:
         with self._lock:
             self.dataset_id = e.dataset_id
@@ -204,4 +217,5 @@ class ProgressTracker(Subscriber):
                 speed=0.0 if self.finished else speed, eta=eta, paused=self.paused,
                 finished=self.finished, state=state, changed_rows=rows, messages=messages,
                 error=self.error, dataset_id=self.dataset_id,
-                elapsed=self._elapsed if self.finished else now - self._started)
+                elapsed=self._elapsed if self.finished else now - self._started,
+                sync=self.sync)

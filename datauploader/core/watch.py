@@ -376,7 +376,12 @@ class FolderWatcher:
         c = self.candidates.get(path)
         now = self.clock()
         if c is None:
-            self.candidates[path] = _Candidate(path, relpath, sig, now, known is not None)
+            # Found by a poll, a file may have been still for a while already: its mtime says
+            # how long, credited up to one poll interval (so that a share whose clock runs
+            # behind can shorten the settle time by no more than that).
+            age = max(0.0, time.time() - st.st_mtime)
+            changed_at = now - min(age, self.settings.poll_interval)
+            self.candidates[path] = _Candidate(path, relpath, sig, changed_at, known is not None)
             if known is None:
                 self.last_new = (relpath, time.time())
                 self.last_new_mono = now
@@ -404,8 +409,8 @@ class FolderWatcher:
                     continue
             settled.append(c)
         if settled and self.settings.check_open:
-            if now - self._last_open_check < 1.0:
-                return []  # asking every process is not free: at most once a second
+            if now - self._last_open_check < 0.5:
+                return []  # asking every process is not free: at most twice a second
             self._last_open_check = now
             busy = open_for_writing([c.path for c in settled])
             settled = [c for c in settled if c.path not in busy]

@@ -89,6 +89,11 @@ class JobController(QObject):
         if self.controls:
             self.controls.cancel()
 
+    def finish(self) -> None:
+        """Sync mode: last scan, upload what remains, finalize the dataset."""
+        if self.controls:
+            self.controls.finish()
+
     @property
     def paused(self) -> bool:
         return bool(self.controls and self.controls.paused)

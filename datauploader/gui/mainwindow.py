@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.progress.resume_clicked.connect(self.controller.resume)
         self.progress.cancel_clicked.connect(self._cancel_clicked)
         self.progress.retry_clicked.connect(self.resume_job)
+        self.progress.finish_clicked.connect(self.controller.finish)
         self.history.resume_requested.connect(self.resume_job)
         self.banner.resume_clicked.connect(self.resume_job)
         self.controller.job_progress.connect(self.progress.update_snapshot)
@@ -230,7 +231,8 @@ class MainWindow(QMainWindow):
 
     def start_job(self, job_id: int, title: str) -> None:
         self.banner.hide()
-        self.progress.start(job_id, title)
+        sync = self.service.journal.job(job_id).definition.mode == "sync"
+        self.progress.start(job_id, title, sync=sync)
         self.controller.start(job_id)
         self.show_page(PAGE_PROGRESS)
 
@@ -251,8 +253,12 @@ class MainWindow(QMainWindow):
                                                                      job.dataset_name))
 
     def _cancel_clicked(self) -> None:
+        sync = self.progress.sync.isVisible()
         answer = QMessageBox.question(
-            self, self.tr("Cancel upload"),
+            self, self.tr("Stop watching") if sync else self.tr("Cancel upload"),
+            self.tr("Stop watching the folders? Files already uploaded stay and the dataset "
+                    "stays open: resume the job from the history to watch again, or Finish it "
+                    "then.") if sync else
             self.tr("Stop this upload? Files already uploaded stay, and the job can be "
                     "resumed later from the history."),
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)

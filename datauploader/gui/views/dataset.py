@@ -220,9 +220,10 @@ class DatasetView(QWidget):
         self.mode_batch = QRadioButton(self.tr("Upload at the &end of the experiment"))
         self.mode_sync = QRadioButton(self.tr("S&ync during acquisition"))
         self.mode_batch.setChecked(True)
-        self.mode_sync.setEnabled(False)
-        self.mode_sync.setToolTip(self.tr("Watching folders during acquisition comes with "
-                                          "sync mode."))
+        self.mode_batch.setToolTip(self.tr("Upload everything selected, once."))
+        self.mode_sync.setToolTip(self.tr("Watch the folders and upload each new or modified "
+                                          "file as soon as it is complete, until you press "
+                                          "Finish."))
         self.mode = QButtonGroup(self)
         self.mode.addButton(self.mode_batch)
         self.mode.addButton(self.mode_sync)
@@ -404,8 +405,7 @@ class DatasetView(QWidget):
             self.add_metadata_row(k, v)
         self.include.setText(" ".join(d.include))
         self.exclude.setText(" ".join(d.exclude))
-        (self.mode_sync if d.mode == Mode.SYNC.value and self.mode_sync.isEnabled()
-         else self.mode_batch).setChecked(True)
+        (self.mode_sync if d.mode == Mode.SYNC.value else self.mode_batch).setChecked(True)
         if d.paths:
             self.files.clear()
             self.add_paths(d.paths)
@@ -521,7 +521,7 @@ class DatasetView(QWidget):
 
     def _emit_start(self) -> None:
         d = self.definition()
-        if self._prepared.plan.files == []:
+        if self._prepared.plan.files == [] and d.mode != Mode.SYNC.value:
             self._show(self.start_error, self.tr("The patterns leave no file to upload."))
             return
         self.start_requested.emit(d, self._prepared)

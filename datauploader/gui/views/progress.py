@@ -62,11 +62,82 @@ class _StatusFilter(QSortFilterProxyModel):
         return self.sourceModel().row(row).status in self.statuses
 
 
+class SyncPanel(QFrame):
+    """Sync mode: what is watched, what the watcher sees, the last file, Finish."""
+
+    finish_clicked = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("syncPanel")
+        self.setStyleSheet("#syncPanel { background: #eef5fd; border: 1px solid #c5dcf5; "
+                           "border-radius: 4px; }")
+        self.roots = QLabel()
+        self.roots.setWordWrap(True)
+        self.roots.setTextFormat(Qt.RichText)
+        self.counts = QLabel()
+        self.counts.setObjectName("syncCounts")
+        self.last = QLabel()
+        self.warning = QLabel()
+        self.warning.setObjectName("syncIdleWarning")
+        self.warning.setStyleSheet("color: #a15c00; font-weight: bold")
+        self.warning.hide()
+        self.finish = QPushButton(self.tr("&Finish"))
+        self.finish.setObjectName("syncFinish")
+        self.finish.setAccessibleName(self.tr("Finish the dataset"))
+        self.finish.setToolTip(self.tr("The experiment is over: a last look at the folders, "
+                                       "upload what remains, mark the dataset complete."))
+        self.finish.clicked.connect(self.finish_clicked)
+        text = QVBoxLayout()
+        text.addWidget(self.roots)
+        text.addWidget(self.counts)
+        text.addWidget(self.last)
+        text.addWidget(self.warning)
+        row = QHBoxLayout(self)
+        row.addLayout(text, 1)
+        row.addWidget(self.finish, 0, Qt.AlignTop)
+        self.hide()
+
+    def update_status(self, s) -> None:
+        import time as _time
+
+        lines = []
+        for r in s.roots:
+            color = "#1b5e20" if r.state == "watching" else "#b00020"
+            how = self.tr("file-system events") if r.method == "events" else self.tr("polling")
+            state = self.tr("watching") if r.state == "watching" else self.tr("NOT AVAILABLE")
+            detail = f" — {r.detail}" if r.detail else ""
+            lines.append(f"<b>{r.path}</b>: <span style='color:{color}'>{state}</span> "
+                         f"({how}){detail}")
+        self.roots.setText("<br>".join(lines))
+        counts = self.tr("{0} seen · {1} waiting to settle · {2} queued · {3} uploaded").format(
+            s.seen, s.settling, s.queued, s.uploaded)
+        if s.failed:
+            counts += self.tr(" · {0} failed").format(s.failed)
+        if s.modified_skipped:
+            counts += self.tr(" · {0} changed after upload, left alone").format(s.modified_skipped)
+        self.counts.setText(counts)
+        if s.last_file:
+            ago = max(0, int(_time.time() - s.last_file_at))
+            self.last.setText(self.tr("Last file detected: {0}, {1} s ago").format(s.last_file,
+                                                                                  ago))
+        else:
+            self.last.setText(self.tr("No file detected yet."))
+        self.warning.setVisible(s.idle_warning)
+        if s.idle_warning:
+            self.warning.setText(self.tr("No new file has arrived for a while: is the "
+                                         "acquisition still running?"))
+        if s.finishing:
+            self.finish.setEnabled(False)
+            self.finish.setText(self.tr("Finishing…"))
+
+
 class ProgressView(QWidget):
     pause_clicked = pyqtSignal()
     resume_clicked = pyqtSignal()
     cancel_clicked = pyqtSignal()
     retry_clicked = pyqtSignal(int)  # job id
+    finish_clicked = pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -96,6 +167,8 @@ class ProgressView(QWidget):
         self.cancel.setAccessibleName(self.tr("Cancel upload"))
 
         self.strip = ErrorStrip()
+        self.sync = SyncPanel()
+        self.sync.finish_clicked.connect(self.finish_clicked)
         self.model = FileTableModel(self)
         self.filtered = _StatusFilter(self)
         self.filtered.setSourceModel(self.model)
@@ -136,6 +209,7 @@ class ProgressView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.bar)
         layout.addLayout(stats)
+        layout.addWidget(self.sync)
         layout.addWidget(self.strip)
         layout.addLayout(buttons)
         layout.addWidget(split, 1)
@@ -145,11 +219,15 @@ class ProgressView(QWidget):
         self.strip.retry_clicked.connect(lambda: self.job_id and self.retry_clicked.emit(self.job_id))
         self._set_running(False)
 
-    def start(self, job_id: int, title: str) -> None:
+    def start(self, job_id: int, title: str, sync: bool = False) -> None:
         self.job_id = job_id
         self.last = None
         self.model.clear()
         self.strip.hide()
+        self.sync.setVisible(sync)
+        self.sync.finish.setEnabled(True)
+        self.sync.finish.setText(self.tr("&Finish"))
+        self.cancel.setText(self.tr("Stop &watching") if sync else self.tr("&Cancel"))
         self.title.setText(f"<h3>{title}</h3>")
         self.bar.setValue(0)
         self.append_log(self.tr("Job {0} started.").format(job_id))
@@ -179,6 +257,9 @@ class ProgressView(QWidget):
         self.speed_label.setText(self.tr("paused") if s.paused else f"{human_bytes(s.speed)}/s")
         self.eta_label.setText(self.tr("ETA {0}").format(human_duration(s.eta))
                                if s.eta is not None else self.tr("ETA --"))
+        if s.sync is not None:
+            self.sync.update_status(s.sync)
+            self.eta_label.setText(self.tr("watching") if not s.finished else "")
         if s.changed_rows:
             self.model.apply(s.changed_rows)
         for m in s.messages:
@@ -186,6 +267,7 @@ class ProgressView(QWidget):
 
     def finish(self, done) -> None:
         self._set_running(False)
+        self.sync.finish.setEnabled(False)
         if done.state == "completed":
             self.bar.setValue(1000)
             self.eta_label.setText(self.tr("done in {0}").format(human_duration(done.elapsed)))
