@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self.progress.retry_clicked.connect(self.resume_job)
         self.progress.finish_clicked.connect(self.controller.finish)
         self.history.resume_requested.connect(self.resume_job)
+        self.history.finish_requested.connect(self.finish_job)
         self.banner.resume_clicked.connect(self.resume_job)
         self.controller.job_progress.connect(self.progress.update_snapshot)
         self.controller.job_progress.connect(self._update_tray)
@@ -252,6 +253,17 @@ class MainWindow(QMainWindow):
         self.start_job(job_id, self.tr("{0} / {1} (resumed)").format(job.proposal,
                                                                      job.dataset_name))
 
+    @pyqtSlot(int)
+    def finish_job(self, job_id: int) -> None:
+        """Sync mode: finish a stopped watch (last scan, remaining files, finalize)."""
+        if self.controller.running:
+            QMessageBox.information(self, self.tr("Upload running"),
+                                    self.tr("One upload at a time: wait for the running one "
+                                            "to finish, or cancel it."))
+            return
+        self.service.journal.request_finish(job_id)
+        self.resume_job(job_id)
+
     def _cancel_clicked(self) -> None:
         sync = self.progress.sync.isVisible()
         answer = QMessageBox.question(
@@ -270,6 +282,9 @@ class MainWindow(QMainWindow):
         self.progress.finish(done)
         self.history.refresh()
         self.history.select_job(done.job_id)
+        if done.state == "completed" and self.progress.sync.isVisible():
+            self.show_page(PAGE_HISTORY)  # a finished sync job: its report is there
+            self.history.select_job(done.job_id)
         ok = done.state == "completed"
         if self.tray is not None:
             title = self.tr("Upload finished") if ok else self.tr("Upload stopped")

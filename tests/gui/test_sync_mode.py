@@ -51,3 +51,36 @@ def test_watch_a_folder_then_finish(qtbot, make_window, fast_sync, tmp_path):
     cat = sqlite3.connect(tmp_path / "home" / "data" / "catalogue.sqlite")
     assert cat.execute("SELECT complete FROM datasets").fetchall() == [(1,)]
     assert cat.execute("SELECT COUNT(*) FROM datafiles").fetchone()[0] == 3
+    assert w.stack.currentWidget() is w.history  # the report of the finished dataset
+    assert w.history.selected_job_id() == done.args[0].job_id
+
+
+def test_stop_watching_then_finish_from_the_history(qtbot, make_window, fast_sync, tmp_path,
+                                                   monkeypatch):
+    from PyQt5.QtWidgets import QMessageBox
+    acq = tmp_path / "acq" / "run8"
+    acq.mkdir(parents=True)
+    (acq / "a.raw").write_bytes(b"a" * 100)
+    w = make_window([fast_sync])
+    log_in(qtbot, w)
+    d = w.dataset
+    qtbot.keyClicks(d.proposal.lineEdit(), "P")
+    qtbot.keyClicks(d.name, "stopped")
+    with qtbot.waitSignal(d.plan_ready, timeout=10000, check_params_cb=lambda p: p is not None):
+        drop_paths(d.files, [acq])
+    d.mode_sync.setChecked(True)
+    qtbot.mouseClick(d.start, Qt.LeftButton)
+    p = w.progress
+    qtbot.waitUntil(lambda: p.last is not None and p.last.sync is not None
+                    and p.last.sync.uploaded == 1, timeout=20000)
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.Yes))
+    with qtbot.waitSignal(w.controller.job_finished, timeout=20000) as stopped:
+        qtbot.mouseClick(p.cancel, Qt.LeftButton)
+    assert stopped.args[0].state == "cancelled"
+    (acq / "b.raw").write_bytes(b"b" * 100)  # written while nobody watched
+    w.show_page(3)
+    h = w.history
+    assert h.finish.isVisible() and h.finish.isEnabled()
+    with qtbot.waitSignal(w.controller.job_finished, timeout=30000) as done:
+        qtbot.mouseClick(h.finish, Qt.LeftButton)
+    assert done.args[0].state == "completed" and done.args[0].files_ok == 2

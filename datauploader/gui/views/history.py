@@ -20,6 +20,7 @@ from datauploader.gui.tasks import Calls
 
 class HistoryView(QWidget):
     resume_requested = pyqtSignal(int)
+    finish_requested = pyqtSignal(int)  # sync mode: finish a stopped watch
     verify_finished = pyqtSignal(object)  # VerifyReport
     report_written = pyqtSignal(str)
 
@@ -41,6 +42,9 @@ class HistoryView(QWidget):
         self.details.setReadOnly(True)
         self.details.setAccessibleName(self.tr("Job details"))
         self.resume = QPushButton(self.tr("&Resume"))
+        self.finish = QPushButton(self.tr("F&inish"))
+        self.finish.setToolTip(self.tr("Sync mode: a last look at the folders, upload what "
+                                       "remains, mark the dataset complete"))
         self.verify = QPushButton(self.tr("&Verify"))
         self.verify.setToolTip(self.tr("Read every file back from storage and compare checksums"))
         self.export = QPushButton(self.tr("&Export report…"))
@@ -49,7 +53,7 @@ class HistoryView(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
-        for b in (self.resume, self.verify, self.export):
+        for b in (self.resume, self.finish, self.verify, self.export):
             buttons.addWidget(b)
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.refresh_button)
@@ -65,6 +69,8 @@ class HistoryView(QWidget):
 
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.resume.clicked.connect(self._resume)
+        self.finish.clicked.connect(lambda: self.selected_job_id() is not None and
+                                    self.finish_requested.emit(self.selected_job_id()))
         self.verify.clicked.connect(self._verify)
         self.export.clicked.connect(self._export)
         self.refresh_button.clicked.connect(self.refresh)
@@ -99,11 +105,16 @@ class HistoryView(QWidget):
         for b in (self.verify, self.export):
             b.setEnabled(has)
         self.resume.setEnabled(False)
+        self.finish.setVisible(False)
         if not has:
             self.details.setPlainText(self.tr("No job selected."))
             return
         job, state = self.model.job_at(self.model.row_of(job_id))
         self.resume.setEnabled(state.resumable and state is not JobState.RUNNING)
+        sync = job.definition.mode == "sync"
+        self.finish.setVisible(sync)
+        self.finish.setEnabled(sync and state.resumable and state is not JobState.RUNNING)
+        self.resume.setToolTip(self.tr("Watch the folders again") if sync else "")
         self.details.setPlainText(self._describe(job, state))
 
     def _describe(self, job, state) -> str:
