@@ -53,7 +53,7 @@ def main() -> int:
     home = os.path.join(work, "home")
     os.makedirs(os.path.join(home, "config"))
     with open(os.path.join(home, "config", "datauploader.ini"), "w") as f:
-        f.write("[settings]\nbandwidth_limit = 3M\nworkers = 4\n")
+        f.write("[settings]\nbandwidth_limit = 3M\nworkers = 4\nsettle_time = 2\n")
     env = {"DATAUPLOADER_HOME": home, "DATAUPLOADER_SYSTEM_CONFIG": os.path.join(work, "none"),
            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
     scan = example_data(work)
@@ -116,6 +116,41 @@ def main() -> int:
     w.show_page(3)
     pump(app, 0.3)
     save(w, "history.png")
+
+    # sync mode: a folder the "instrument" keeps writing into
+    live = os.path.join(work, "beamtime-2026-11", "lysozyme_live_008")
+    os.makedirs(live)
+    stop = []
+
+    def instrument():
+        i = 0
+        while not stop and i < 400:
+            with open(os.path.join(live, f"frame_{i:05d}.cbf"), "wb") as f:
+                f.write(os.urandom(64 * 1024))
+            i += 1
+            time.sleep(0.25)
+
+    import threading
+    writer = threading.Thread(target=instrument, daemon=True)
+    writer.start()
+    w.show_page(1)
+    d.proposal.setEditText("MX-2026-0415")
+    d.name.setText("lysozyme_live_008")
+    d.files.clear()
+    planned.clear()
+    d.add_paths([live])
+    d.mode_sync.setChecked(True)
+    pump(app, until=lambda: planned and planned[-1] is not None)
+    finished.clear()
+    d.request_start()
+    pump(app, until=lambda: w.progress.last is not None and w.progress.last.sync is not None
+         and w.progress.last.sync.uploaded >= 12, timeout=120)
+    pump(app, 0.3)
+    save(w, "sync.png")
+    stop.append(True)
+    writer.join()
+    w.controller.finish()
+    pump(app, until=lambda: finished, timeout=120)
 
     dlg = SettingsDialog(service, "local", w)
     dlg.show()

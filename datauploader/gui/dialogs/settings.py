@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                             QFormLayout, QGroupBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout)
+                             QFormLayout, QLabel, QLineEdit, QSpinBox, QTabWidget, QVBoxLayout,
+                             QWidget)
 
 from datauploader import settings as S
 from datauploader.config import save_user_settings
@@ -14,18 +15,21 @@ class SettingsDialog(QDialog):
     def __init__(self, service, profile: str | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle(self.tr("Settings"))
+        self.setMinimumWidth(560)
         self.service = service
         self.profile = profile
         cfg = service.config
         values = cfg.effective_settings(profile)
         self.editors: dict[str, object] = {}
         layout = QVBoxLayout(self)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs)
         groups: dict[str, QFormLayout] = {}
         for s in S.SETTINGS:
             if s.group not in groups:
-                box = QGroupBox(self.tr(s.group))
-                groups[s.group] = QFormLayout(box)
-                layout.addWidget(box)
+                page = QWidget()
+                groups[s.group] = QFormLayout(page)
+                self.tabs.addTab(page, self.tr(s.group))
             editor = self._editor(s, values[s.name])
             editor.setObjectName(f"setting_{s.name}")
             editor.setAccessibleName(s.name)
@@ -35,7 +39,7 @@ class SettingsDialog(QDialog):
                 editor.setToolTip(self.tr("Locked by the system configuration ({0}).").format(
                     cfg.locked[s.name][1]))
             self.editors[s.name] = editor
-            label = QLabel(s.name.replace("_", " ").capitalize() + ":")
+            label = QLabel(s.name.removeprefix("sync_").replace("_", " ").capitalize() + ":")
             label.setToolTip(self.tr(s.description))
             groups[s.group].addRow(label, editor)
         self.error = QLabel()

@@ -249,10 +249,17 @@ class ProgressView(QWidget):
     @pyqtSlot(object)
     def update_snapshot(self, s: JobSnapshot) -> None:
         self.last = s
-        self.bar.setValue(int(1000 * s.fraction))
-        self.files_label.setText(self.tr("{0} / {1} files").format(s.files_done, s.files_total)
-                                 + (self.tr(", {0} failed").format(s.files_failed)
-                                    if s.files_failed else ""))
+        if s.sync is not None and not s.finished:
+            # sync mode: the total grows; show how far behind the acquisition the upload is
+            seen, up = max(s.sync.seen, 1), s.sync.uploaded
+            self.bar.setValue(int(1000 * min(1.0, up / seen)))
+            self.files_label.setText(self.tr("{0} of {1} seen files uploaded").format(
+                up, s.sync.seen))
+        else:
+            self.bar.setValue(int(1000 * s.fraction))
+            self.files_label.setText(
+                self.tr("{0} / {1} files").format(s.files_done, s.files_total)
+                + (self.tr(", {0} failed").format(s.files_failed) if s.files_failed else ""))
         self.bytes_label.setText(f"{human_bytes(s.bytes_done)} / {human_bytes(s.bytes_total)}")
         self.speed_label.setText(self.tr("paused") if s.paused else f"{human_bytes(s.speed)}/s")
         self.eta_label.setText(self.tr("ETA {0}").format(human_duration(s.eta))
