@@ -3,7 +3,8 @@
 Every directory comes from platformdirs, or from one override: ``DATAUPLOADER_HOME`` puts
 config/, data/, state/ and logs/ under one folder (every test uses it). The system-wide
 configuration that an installer or admin deploys has its own override,
-``DATAUPLOADER_SYSTEM_CONFIG``.
+``DATAUPLOADER_SYSTEM_CONFIG``; an installed (frozen) build also reads a ``site.ini`` shipped
+next to its executable when there is no machine-wide file (see ``system_config``).
 """
 
 from __future__ import annotations
@@ -59,9 +60,32 @@ def default_system_config() -> str:
     return "/etc/datauploader/" + CONFIG_NAME
 
 
+def bundled_site_config() -> str | None:
+    """Installed builds only (PyInstaller sets ``sys.frozen``): a site configuration shipped
+    next to the executable, ``<install dir>/site.ini``. The Linux tarball's per-user
+    ``install.sh --site-config FILE`` puts it there, as the user cannot write to /etc."""
+    if not getattr(sys, "frozen", False):
+        return None
+    return os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "site.ini")
+
+
+def system_config(env: Mapping[str, str]) -> str:
+    """The system-wide file: ``DATAUPLOADER_SYSTEM_CONFIG``, else the machine-wide file if it
+    exists (an admin's word wins), else a bundled ``site.ini`` if it exists, else the
+    machine-wide path (read if it appears later)."""
+    explicit = env.get("DATAUPLOADER_SYSTEM_CONFIG")
+    if explicit:
+        return explicit
+    machine = default_system_config()
+    if os.path.isfile(machine):
+        return machine
+    bundled = bundled_site_config()
+    return bundled if bundled and os.path.isfile(bundled) else machine
+
+
 def resolve(env: Mapping[str, str] | None = None) -> Paths:
     env = os.environ if env is None else env
-    system = env.get("DATAUPLOADER_SYSTEM_CONFIG") or default_system_config()
+    system = system_config(env)
     home = env.get("DATAUPLOADER_HOME")
     if home:
         home = os.path.abspath(os.path.expanduser(home))
