@@ -85,7 +85,20 @@ def main(argv: list[str] | None = None, env=None, config_files=(), profile: str 
         service.close()
 
 
+def _no_display() -> bool:
+    """Linux without X11 or Wayland: Qt would abort the process with a cryptic message."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_from_cli(args) -> int:
+    if _no_display():
+        sys.stderr.write("error: there is no display to open the DataUploader window on (no "
+                         "DISPLAY or WAYLAND_DISPLAY). Use the command line instead — "
+                         "'datauploader demo' uploads example files, 'datauploader --help' "
+                         "lists the commands — or run it in a desktop session.\n")
+        return ExitCode.USAGE
     try:
         return main(env=None, config_files=args.config, profile=getattr(args, "profile", None),
                     smoke_test=getattr(args, "smoke_test", False))

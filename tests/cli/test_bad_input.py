@@ -68,3 +68,14 @@ def test_an_unreadable_file_fails_alone_and_resumes_once_readable(tmp_path):
     r = _without_root_powers(["resume", "1", "--json"], env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["files_ok"] == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland check")
+def test_no_display_gets_a_plain_sentence_not_a_qt_abort(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["DATAUPLOADER_HOME"] = str(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "datauploader"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == ExitCode.USAGE
+    assert "there is no display" in r.stderr and "datauploader demo" in r.stderr
