@@ -23,7 +23,7 @@ import time
 from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRecord, DatafileSpec,
                                          DatasetRecord, DatasetSpec, Investigation)
 from datauploader.catalogue.icat_rest import ICATRest, quote, unwrap
-from datauploader.catalogue.webclient import tls_verify, where
+from datauploader.catalogue.webclient import HTTP_OPTIONS, tls_verify, where
 from datauploader.checksums import normalize
 from datauploader.errors import AuthError, CatalogueError, InputError, UserFacingError
 from datauploader.storage.base import Option
@@ -75,10 +75,7 @@ class ICATCatalogue(Catalogue):
         Option("investigation_type", "InvestigationType of investigations created here",
                default="experiment"),
         Option("visit_id", "visitId of investigations created here", default="1"),
-        Option("ca_bundle", "PEM file of the certificate authorities to trust (default: the "
-               "system's)", default=""),
-        Option("verify_tls", "verify the server's TLS certificate", default=True, type=bool),
-        Option("timeout", "seconds to wait for an answer", default=120.0, type=float),
+        *HTTP_OPTIONS,
     )
 
     def __init__(self, url: str, facility: str = "", authenticators: str = "",

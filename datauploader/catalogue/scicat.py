@@ -28,7 +28,8 @@ from urllib.parse import quote
 from datauploader.catalogue import scicat_payloads as P
 from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRecord, DatafileSpec,
                                          DatasetRecord, DatasetSpec, Investigation)
-from datauploader.catalogue.webclient import WebClient, json_or_none, tls_verify, where
+from datauploader.catalogue.webclient import (HTTP_OPTIONS, WebClient, json_or_none, tls_verify,
+                                              where)
 from datauploader.errors import (AuthError, CatalogueError, ConfigError, PermissionDeniedError,
                                  TransientError, UserFacingError)
 from datauploader.storage.base import Option
@@ -79,10 +80,7 @@ class SciCatCatalogue(Catalogue):
         Option("thumbnail", "attach a thumbnail: the image named by the 'thumbnail' metadata, "
                "else the first image among the files", default=True, type=bool),
         Option("max_files_per_block", "datafiles per origdatablock", default=1000, type=int),
-        Option("ca_bundle", "PEM file of the certificate authorities to trust (default: the "
-               "system's)", default=""),
-        Option("verify_tls", "verify the server's TLS certificate", default=True, type=bool),
-        Option("timeout", "seconds to wait for an answer", default=120.0, type=float),
+        *HTTP_OPTIONS,
     )
 
     def __init__(self, url: str, api_version: str = "v4", auth: str = "ldap,local",
@@ -492,7 +490,7 @@ class SciCatCatalogue(Catalogue):
         for f in files:
             if not f.local_path or P.image_type(f.local_path) is None:
                 continue
-            if picked and picked not in (f.name, f.local_path):
+            if picked and picked not in (f.name, f.local_path, os.path.basename(f.name)):
                 continue  # the user picked another one
             if self._attach_thumbnail(pid, f.local_path):
                 return

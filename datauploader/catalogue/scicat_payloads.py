@@ -41,7 +41,10 @@ def dataset(version: str, spec: DatasetSpec, *, proposal: dict, owner: str, owne
     if dtype == "derived" or (version == "v3" and dtype != "raw"):
         raise InputError(f"DataUploader registers raw data in SciCat; '{dtype}' datasets need "
                          "input datasets and software it does not know. Choose the type raw.")
-    metadata = {k: v for k, v in spec.metadata.items() if k != THUMBNAIL_KEY}
+    # a picked image on this computer is attached now, its path means nothing to others; a
+    # picked file of the dataset stays named in the metadata until it is registered
+    metadata = {k: v for k, v in spec.metadata.items()
+                if not (k == THUMBNAIL_KEY and os.path.isabs(str(v)))}
     metadata[OURS] = {"key": spec.dataset_key, "complete": False}
     body: dict = {
         "type": dtype, "datasetName": spec.name, "ownerGroup": owner_group,

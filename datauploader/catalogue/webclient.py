@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import errno
 import re
-import threading
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from datauploader.errors import TransientError, UnreachableError, UserFacingError
+from datauploader.storage.base import Option
 
 #: (connect, read) seconds; a read timeout this long still lets a slow server answer a big batch
 DEFAULT_TIMEOUT = (10.0, 120.0)
+
+#: configuration keys every catalogue that speaks HTTP takes
+HTTP_OPTIONS = (
+    Option("ca_bundle", "PEM file of the certificate authorities to trust (default: the "
+           "system's)", default=""),
+    Option("verify_tls", "verify the server's TLS certificate", default=True, type=bool),
+    Option("timeout", "seconds to wait for an answer", default=120.0, type=float),
+)
 
 
 def tls_verify(verify_tls: bool, ca_bundle: str) -> bool | str:
@@ -59,7 +67,6 @@ class WebClient:
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self._lock = threading.Lock()
 
     def url(self, path: str) -> str:
         return self.base_url + path
