@@ -147,6 +147,9 @@ class Service:
         for f in fields:
             if f.name not in creds and self.env.get(f"DATAUPLOADER_{f.name.upper()}"):
                 creds[f.name] = self.env[f"DATAUPLOADER_{f.name.upper()}"]
+            if f.name not in creds and not f.secret and (f.default or f.choices):
+                # what the GUI's form would show: the keyring entry is then the same
+                creds[f.name] = f.default or f.choices[0]
         user = self._keyring_user(fields, creds)
         for f in fields:
             if f.name in creds or not f.secret:
