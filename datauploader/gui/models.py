@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PyQt5.QtCore import QAbstractTableModel, QCoreApplication, QModelIndex, Qt
 from PyQt5.QtGui import QBrush, QColor
 
 from datauploader.cli.progress import human_bytes
@@ -15,51 +15,20 @@ STATUS_COLORS = {"failed": QColor("#b00020"), "retrying": QColor("#a15c00"),
                  "skipped": QColor("#1b5e20"), "uploading": QColor("#0d47a1")}
 
 
-class FileTableModel(QAbstractTableModel):
-    """One row per file that has started; rows change in place as snapshots arrive."""
+class _TableModel(QAbstractTableModel):
+    """A table over a Python list ``self._items``, with translated column headers."""
 
-    HEADERS = ("File", "Size", "Status", "Progress", "Checksum")
+    HEADERS: tuple[str, ...] = ()
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._rows: list[FileRow] = []
-        self._index: dict[int, int] = {}
+        self._items: list = []
 
-    def tr(self, text: str) -> str:  # noqa: D401 - Qt's translation hook
-        from PyQt5.QtCore import QCoreApplication
-        return QCoreApplication.translate("FileTableModel", text)
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._rows, self._index = [], {}
-        self.endResetModel()
-
-    def apply(self, rows) -> None:
-        """Merge changed rows from a snapshot: new ones appended in one insert, others
-        updated with one dataChanged over the span they cover."""
-        new = [r for r in rows if r.task_id not in self._index]
-        lo = hi = None
-        for r in rows:
-            i = self._index.get(r.task_id)
-            if i is not None:
-                self._rows[i] = r
-                lo = i if lo is None else min(lo, i)
-                hi = i if hi is None else max(hi, i)
-        if lo is not None:
-            self.dataChanged.emit(self.index(lo, 0), self.index(hi, len(self.HEADERS) - 1))
-        if new:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            for r in new:
-                self._index[r.task_id] = len(self._rows)
-                self._rows.append(r)
-            self.endInsertRows()
-
-    def row(self, i: int) -> FileRow:
-        return self._rows[i]
+    def tr(self, text: str) -> str:  # Qt's translation hook, per model class
+        return QCoreApplication.translate(type(self).__name__, text)
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._items)
 
     def columnCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.HEADERS)
@@ -69,10 +38,53 @@ class FileTableModel(QAbstractTableModel):
             return self.tr(self.HEADERS[section])
         return None
 
+    def _reset(self, items) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+
+class FileTableModel(_TableModel):
+    """One row per file that has started; rows change in place as snapshots arrive."""
+
+    HEADERS = ("File", "Size", "Status", "Progress", "Checksum")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._index: dict[int, int] = {}  # task id → row
+
+    def clear(self) -> None:
+        self._index = {}
+        self._reset([])
+
+    def apply(self, rows) -> None:
+        """Merge changed rows from a snapshot: new ones appended in one insert, others
+        updated with one dataChanged over the span they cover."""
+        new = [r for r in rows if r.task_id not in self._index]
+        lo = hi = None
+        for r in rows:
+            i = self._index.get(r.task_id)
+            if i is not None:
+                self._items[i] = r
+                lo = i if lo is None else min(lo, i)
+                hi = i if hi is None else max(hi, i)
+        if lo is not None:
+            self.dataChanged.emit(self.index(lo, 0), self.index(hi, len(self.HEADERS) - 1))
+        if new:
+            first = len(self._items)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for r in new:
+                self._index[r.task_id] = len(self._items)
+                self._items.append(r)
+            self.endInsertRows()
+
+    def row(self, i: int) -> FileRow:
+        return self._items[i]
+
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():
             return None
-        r = self._rows[index.row()]
+        r = self._items[index.row()]
         col = index.column()
         if role == Qt.DisplayRole:
             if col == 0:
@@ -101,48 +113,27 @@ class FileTableModel(QAbstractTableModel):
         return None
 
 
-class HistoryTableModel(QAbstractTableModel):
-    """Jobs from the journal with their outcome."""
+class HistoryTableModel(_TableModel):
+    """Jobs from the journal with their outcome; items are (JobRecord, JobState)."""
 
     HEADERS = ("Job", "State", "Started", "Proposal", "Dataset", "Files", "Size")
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._jobs: list = []  # (JobRecord, JobState)
-
-    def tr(self, text: str) -> str:
-        from PyQt5.QtCore import QCoreApplication
-        return QCoreApplication.translate("HistoryTableModel", text)
-
     def set_jobs(self, jobs) -> None:
-        self.beginResetModel()
-        self._jobs = list(jobs)
-        self.endResetModel()
+        self._reset(jobs)
 
     def job_at(self, row: int):
-        return self._jobs[row]
+        return self._items[row]
 
     def row_of(self, job_id: int) -> int | None:
-        for i, (j, _) in enumerate(self._jobs):
+        for i, (j, _) in enumerate(self._items):
             if j.id == job_id:
                 return i
-        return None
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._jobs)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
-            return self.tr(self.HEADERS[section])
         return None
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():
             return None
-        job, state = self._jobs[index.row()]
+        job, state = self._items[index.row()]
         col = index.column()
         if role == Qt.DisplayRole:
             return (str(job.id), self.tr(state.value),
@@ -160,43 +151,26 @@ class HistoryTableModel(QAbstractTableModel):
         return None
 
 
-class PlanPreviewModel(QAbstractTableModel):
+class PlanPreviewModel(_TableModel):
     """Where each planned file will land; a model, so 100,000 files cost nothing until shown."""
 
     HEADERS = ("File", "Size", "Will land at")
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._files: list = []
         self._storage = None
 
-    def tr(self, text: str) -> str:
-        from PyQt5.QtCore import QCoreApplication
-        return QCoreApplication.translate("PlanPreviewModel", text)
-
     def set_plan(self, files, storage) -> None:
-        self.beginResetModel()
-        self._files, self._storage = list(files), storage
-        self.endResetModel()
+        self._storage = storage
+        self._reset(files)
 
     def clear(self) -> None:
         self.set_plan([], None)
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._files)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
-            return self.tr(self.HEADERS[section])
-        return None
-
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid() or role not in (Qt.DisplayRole, Qt.ToolTipRole):
             return None
-        f = self._files[index.row()]
+        f = self._items[index.row()]
         col = index.column()
         if col == 0:
             return f.relpath if role == Qt.DisplayRole else f.path  # the local file as tooltip
