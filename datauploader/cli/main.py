@@ -162,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="read the secret from standard input instead of asking")
     cred_sub.add_parser("backend", help="which OS keyring is in use")
 
+    # -- SSH host keys (issue 7) --
+    th = sub.add_parser("trust-host", help="trust an SFTP server's host key after comparing its "
+                        "fingerprint with the one your facility publishes")
+    th.add_argument("storage", help="name of a [storage:NAME] section of type sftp")
+    th.add_argument("--fingerprint", metavar="SHA256:…", help="the fingerprint your facility "
+                    "published; the key is trusted only if the server's matches it (needed "
+                    "when not on a terminal)")
+
     gui = sub.add_parser("gui", help="open the desktop window (also: no command at all)")
     gui.add_argument("--profile", "-p", help="profile to preselect at login")
     gui.add_argument("--smoke-test", action="store_true", help="open the window, print the "
@@ -355,6 +363,7 @@ def cmd_upload(service, args, out, err, mode: str = Mode.BATCH.value) -> int:
                       f"{prepared.storage.describe()}\n")
         return ExitCode.OK
     _login(service, profile, args, err)
+    _confirm_host_key(prepared.storage, err)  # issue 7: an unknown SFTP server is asked about
     job_id = service.create_job(definition, profile, prepared,
                                 options={k: v for k, v in overrides.items() if v is not None})
     if not args.json:
@@ -408,6 +417,7 @@ def cmd_resume(service, args, out, err) -> int:
             out.write(f"Job {job.id} is already complete; nothing to do.\n")
         return ExitCode.OK
     _login(service, job.profile, args, err)
+    _confirm_host_key(service.storage(job.profile), err)  # issue 7
     if not args.json:
         c = service.journal.counts(job.id)
         err.write(f"Resuming job {job.id} ({state.value}): {c.files_done} of {job.files_total} "
@@ -592,45 +602,149 @@ def cmd_demo(service, args, out, err) -> int:
 
 
 def cmd_credentials(service, args, out, err, stdin=None) -> int:
-    from datauploader.credentials import service_name
-
     if args.credentials_command == "backend":
         out.write(f"{service.secrets.backend_name}\n")
         return ExitCode.OK
     if args.credentials_command is None:
         raise UsageError("say 'credentials set STORAGE', 'credentials delete STORAGE' or "
                          "'credentials backend'.")
-    typ, options = service.config.options("storage", args.storage)
-    sec = service.config.section("storage", args.storage)
-    if typ != "s3":
-        raise UsageError(f"[storage:{args.storage}] is of type {typ}, which needs no secret.")
-    key_id = options.get("access_key_id")
-    if not key_id:
-        raise ConfigError("set 'access_key_id' first; its secret then goes to the OS keyring.",
-                          file=sec.file, section=sec.title, key="access_key_id")
-    endpoint = options.get("endpoint_url") or \
-        f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com"
-    svc = service_name("s3", endpoint.rstrip("/"))
+    svc, user, prompt, what = _storage_secret(service, args.storage)
     if args.credentials_command == "delete":
-        gone = service.secrets.delete(svc, key_id)
-        out.write(("Removed" if gone else "There was no") + f" secret for {key_id} at {endpoint}.\n")
+        gone = service.secrets.delete(svc, user)
+        out.write(("Removed" if gone else "There was no") + f" secret for {what}.\n")
         return ExitCode.OK
     if args.secret_stdin:
         secret = (stdin or sys.stdin).readline().rstrip("\r\n")
     else:
         import getpass
-        secret = getpass.getpass(f"Secret access key for {key_id} at {endpoint}: ")
+        secret = getpass.getpass(f"{prompt}: ")
     if not secret:
         raise InputError("The secret is empty; nothing was stored.")
-    service.secrets.set(svc, key_id, secret)
-    out.write(f"Stored the secret for {key_id} at {endpoint} in the OS keyring "
+    service.secrets.set(svc, user, secret)
+    out.write(f"Stored the secret for {what} in the OS keyring "
               f"({service.secrets.backend_name}).\n")
     return ExitCode.OK
 
 
+# -- storage secrets and SSH host keys (issue 7) ----------------------------------------------
+def _storage_secret(service, name: str) -> tuple[str, str, str, str]:
+    """(keyring service, keyring user, prompt, description) of the secret a storage needs."""
+    from datauploader.credentials import service_name
+
+    typ, options = service.config.options("storage", name)
+    sec = service.config.section("storage", name)
+    if typ == "s3":
+        key_id = options.get("access_key_id")
+        if not key_id:
+            raise ConfigError("set 'access_key_id' first; its secret then goes to the OS "
+                              "keyring.", file=sec.file, section=sec.title, key="access_key_id")
+        endpoint = options.get("endpoint_url") or \
+            f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com"
+        return (service_name("s3", endpoint.rstrip("/")), key_id,
+                f"Secret access key for {key_id} at {endpoint}", f"{key_id} at {endpoint}")
+    if typ == "webdav":
+        url = options["url"].rstrip("/")
+        user = options.get("username", "")
+        if options.get("auth") == "none":
+            raise UsageError(f"[storage:{name}] uses no authentication; there is no secret to "
+                             "store.")
+        if options.get("auth") == "bearer":
+            return (service_name("webdav", url), user or "token", f"Token for {url}",
+                    f"the token of {url}")
+        if not user:
+            raise ConfigError("set 'username' first; its password then goes to the OS keyring.",
+                              file=sec.file, section=sec.title, key="username")
+        return (service_name("webdav", url), user, f"Password for {user} at {url}",
+                f"{user} at {url}")
+    if typ == "sftp":
+        endpoint = f"{options['host']}:{options.get('port', 22)}"
+        user = options["username"]
+        if options.get("key_file"):
+            return (service_name("sftp", endpoint), user,
+                    f"Passphrase of the key {options['key_file']}",
+                    f"the key {options['key_file']} of {user} at {endpoint}")
+        return (service_name("sftp", endpoint), user, f"Password for {user} at {endpoint}",
+                f"{user} at {endpoint}")
+    if typ == "rclone" and options.get("rclone_config"):
+        conf = os.path.abspath(os.path.expanduser(options["rclone_config"]))
+        return (service_name("rclone", conf), "rclone.conf",
+                f"Password of the rclone configuration {conf}", f"the rclone configuration {conf}")
+    raise UsageError(f"[storage:{name}] is of type {typ}, which needs no secret here.")
+
+
+def _ask_trust(error, err, stdin=None) -> bool:
+    """On a terminal, show the unknown key and ask; elsewhere never trust."""
+    stdin = stdin or sys.stdin
+    if not getattr(stdin, "isatty", lambda: False)():
+        return False
+    err.write(f"The SFTP server {error.host}:{error.port} is not known on this computer yet.\n"
+              f"  key type:    {error.key_type}\n  fingerprint: {error.fingerprint}\n"
+              "Compare the fingerprint with the one your facility publishes. Trust it? [y/N] ")
+    err.flush()
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _confirm_host_key(storage, err, stdin=None) -> None:
+    """Before a job: an unknown SFTP host key is trusted only on an explicit yes at a
+    terminal; otherwise its error (fingerprint and the command to trust it) ends the
+    command. A changed key is always an error. Unreachable servers are left to the job
+    (retried, resumable)."""
+    from datauploader.errors import UnreachableError
+    from datauploader.storage.hostkeys import HostKeyUnknownError
+
+    probe = getattr(storage, "check_host_key", None)
+    if probe is None:
+        return
+    try:
+        probe()
+    except HostKeyUnknownError as e:
+        if not _ask_trust(e, err, stdin):
+            raise
+        e.trust()
+        err.write(f"Trusted; recorded in {e.trust_file}.\n")
+    except UnreachableError:
+        pass
+
+
+def cmd_trust_host(service, args, out, err, stdin=None) -> int:
+    from datauploader.errors import AuthError
+    from datauploader.service import BuildContext, build
+    from datauploader.storage.hostkeys import HostKeyUnknownError
+
+    typ, options = service.config.options("storage", args.storage)
+    if typ != "sftp":
+        raise UsageError(f"[storage:{args.storage}] is of type {typ}; only SFTP storage has "
+                         "host keys.")
+    ctx = BuildContext(args.storage, service.env, service.secrets, service.paths)
+    storage = build("storage", typ, options, ctx)
+    try:
+        storage.check_host_key()
+    except HostKeyUnknownError as e:
+        given = (args.fingerprint or "").strip()
+        if given and given.removeprefix("SHA256:") != e.fingerprint.removeprefix("SHA256:"):
+            raise AuthError(f"WARNING: the SFTP server {e.host}:{e.port} presents the key "
+                            f"{e.fingerprint}, not the fingerprint you gave ({given}). Nothing "
+                            "was trusted; ask your facility.") from None
+        if not given and not _ask_trust(e, err, stdin):
+            raise UsageError(f"The SFTP server {e.host}:{e.port} presents the {e.key_type} key "
+                             f"{e.fingerprint}. Compare it with the fingerprint your facility "
+                             "publishes, then run: datauploader trust-host "
+                             f"{args.storage} --fingerprint {e.fingerprint}") from None
+        e.trust()
+        out.write(f"Trusted the {e.key_type} key {e.fingerprint} of {e.host}:{e.port}; "
+                  f"recorded in {e.trust_file}.\n")
+        return ExitCode.OK
+    finally:
+        storage.close()
+    out.write(f"The host key of {options['host']}:{options.get('port', 22)} is already "
+              "trusted.\n")
+    return ExitCode.OK
+# ---------------------------------------------------------------------------------------------
+
+
 COMMANDS = {"upload": cmd_upload, "watch": cmd_watch, "finish": cmd_finish, "resume": cmd_resume, "jobs": cmd_jobs, "verify": cmd_verify,
             "config": cmd_config, "demo": cmd_demo, "credentials": cmd_credentials,
-            "login": cmd_login}
+            "login": cmd_login, "trust-host": cmd_trust_host}
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,

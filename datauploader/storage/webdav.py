@@ -4,8 +4,8 @@
   file to ``.<name>.du-<job>-<task>.part`` (the filesystem backend's temporary names) with
   ``If-None-Match: *``, verification, then ``MOVE`` to the real name with ``Overwrite: F``.
   ``If-None-Match`` alone is not trusted (``rclone serve webdav`` ignores it on PUT), so the
-  real name is only ever written by that MOVE, which servers must refuse (412) when the name
-  exists; a ``204`` answer (an existing resource replaced) is reported as a loud error.
+  real name is only ever written by that MOVE, which RFC 4918 servers refuse (412) when the
+  name exists (checked on rclone and nginx in the tests), and the job lists its prefix first.
 * **Verification**, cheapest proof first: a checksum the server states in the PUT answer
   (``Digest`` per RFC 3230 as dCache sends it, ``OC-Checksum`` as ownCloud does, or an ETag that
   is the MD5 of the content, e.g. ``rclone serve webdav --etag-hash MD5``), else ``HEAD`` (size,
@@ -653,9 +653,8 @@ class WebDAVStorage(StorageBackend):
                     ctx.sent(size)
                     r = self._request("PUT", temp, headers, body=body)
                 else:
-                    buf = bytearray(CHUNK)
                     r = self._request("PUT", temp, headers,
-                                      chunks=self._hash_local(src, extras, buf, ctx, size),
+                                      chunks=_hashed_alongside(src, extras, ctx, size),
                                       length=size)
                     if r.status in (200, 201, 204):
                         if src.readinto(bytearray(1)):
@@ -682,20 +681,15 @@ class WebDAVStorage(StorageBackend):
                             verified_by=verified, etag=_etag(r.headers.get("etag")))
 
     def _move_into_place(self, temp: str, target: str) -> None:
+        # RFC 4918: with Overwrite: F the server must refuse (412) if the target exists. Its
+        # 201/204 cannot tell more: nginx answers 204 to every successful MOVE.
         r = self._request("MOVE", temp, {"Destination": self._origin + target, "Overwrite": "F"})
-        if r.status == 201:
+        if r.status in (200, 201, 204):
             return
-        where = unquote(target)
         if r.status == 412:
-            raise RemoteExistsError(f"{self._origin}{where} appeared while it was being "
-                                    "uploaded; it was not overwritten.")
-        if r.status == 204:  # RFC 4918: an existing resource was replaced, despite Overwrite: F
-            log.error("WebDAV server %s replaced %s on MOVE with Overwrite: F", self.url, where)
-            raise RemoteExistsError(
-                f"The WebDAV server at {self.url} says it replaced an existing {where} although "
-                "DataUploader asked it not to (Overwrite: F). Report this server to your "
-                "facility's IT; check that file.")
-        raise self._fail(r, "moving into place", where)
+            raise RemoteExistsError(f"{self._origin}{unquote(target)} appeared while it was "
+                                    "being uploaded; it was not overwritten.")
+        raise self._fail(r, "moving into place", unquote(target))
 
     def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
         where = self.location(item.key)
@@ -743,6 +737,45 @@ class WebDAVStorage(StorageBackend):
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         self._request("DELETE", self._path(_temp_name(item)))  # ours by name; 404 is fine
+
+
+def _hashed_alongside(src, extras: dict, ctx: TransferContext, size: int):
+    """The file's chunks for sending, hashed on a helper thread meanwhile (hashlib lets go of
+    the GIL for large buffers, so hashing and sending use two cores). Two buffers: a chunk is
+    read while the previous one is still being hashed; a buffer is reused only once its
+    hash is done. The checksums see the chunks in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bufs = (bytearray(CHUNK), bytearray(CHUNK))
+    pending: list = [None, None]
+
+    def digest(view):
+        src.skip_hash(view)
+        for h in extras.values():
+            h.update(view)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
+        done = i = 0
+        try:
+            while done < size:
+                slot = i % 2
+                if pending[slot] is not None:
+                    pending[slot].result()
+                view = memoryview(bufs[slot])[:min(CHUNK, size - done)]
+                n = src.readinto(view, hash_it=False)
+                if not n:
+                    raise FileChangedError(f"{src.path} shrank while it was read; it is "
+                                           "probably still being written. Resume the job once "
+                                           "it is complete.")
+                pending[slot] = pool.submit(digest, view[:n])
+                ctx.sent(n)
+                yield view[:n]
+                done += n
+                i += 1
+        finally:
+            for f in pending:
+                if f is not None:
+                    f.result()
 
 
 class _EarlyAnswer(Exception):

@@ -177,9 +177,45 @@ class LoginView(QWidget):
 
     def _failed(self, exc) -> None:
         self._set_busy(False)
+        # -- an SFTP server seen for the first time: ask, never trust silently (issue 7) ----
+        from datauploader.storage.hostkeys import HostKeyUnknownError
+        if isinstance(exc, HostKeyUnknownError):
+            self._ask_host_key(exc)
+            return
+        # ----------------------------------------------------------------------------------
         message = describe(exc)
         self._show_error(message)
         self.login_failed.emit(message)
+
+    # -- SSH host keys (issue 7) ------------------------------------------------------------
+    def _ask_host_key(self, exc) -> None:
+        """Show the fingerprint; on "Trust and connect" record the key and log in again."""
+        from datauploader.gui.dialogs.hostkey import HostKeyDialog
+
+        dialog = HostKeyDialog(exc, self)
+        self.host_key_dialog = dialog  # kept alive while open (and found by tests)
+
+        def trusted():
+            try:
+                exc.trust()
+            except OSError as e:
+                message = self.tr("The key could not be recorded in {0}: {1}").format(
+                    exc.trust_file, e.strerror or e)
+                self._show_error(message)
+                self.login_failed.emit(message)
+                return
+            self.log_in()
+
+        def refused():
+            message = describe(exc)
+            self._show_error(message)
+            self.login_failed.emit(message)
+
+        dialog.accepted.connect(trusted)
+        dialog.rejected.connect(refused)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+    # ---------------------------------------------------------------------------------------
 
     def _show_error(self, message: str) -> None:
         self.error.setText(message)
