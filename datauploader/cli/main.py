@@ -23,7 +23,7 @@ from datauploader import settings as S
 from datauploader.cli.progress import TerminalProgress, human_bytes, human_duration
 from datauploader.core.engine import JobControls
 from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
-from datauploader.errors import (ConfigError, DataUploaderError, ExitCode, InputError,
+from datauploader.errors import (AuthError, ConfigError, DataUploaderError, ExitCode, InputError,
                                  UsageError, UserFacingError)
 from datauploader.paths import resolve
 
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("job", type=int)
     vf.add_argument("--quick", action="store_true", help="compare size and recorded checksum "
                     "only, without reading files back")
+    login_options(vf)
 
     cfg = sub.add_parser("config", help="show or check the configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", parser_class=_Parser)
@@ -487,6 +488,9 @@ def _show_job(service, args, out) -> int:
 
 def cmd_verify(service, args, out, err) -> int:
     job = service.journal.job(args.job)
+    if hasattr(service.storage(job.profile), "use_dataset"):
+        # bytes kept by the catalogue's own data service (IDS): reading them needs a session
+        _login(service, job.profile, args, err)
     tty = getattr(err, "isatty", lambda: False)()
     seen = [0]
 
@@ -520,22 +524,30 @@ def cmd_config(service, args, out, err) -> int:
     cfg = service.config
     if args.config_command == "check":
         profiles = [args.profile] if args.profile else cfg.profile_names()
+        warnings = list(cfg.warnings)
         for name in profiles:
-            prof = cfg.profile(name)
-            service.storage(name)
-            service.catalogue(name)
-            if args.online:
-                service.storage(name).check()
+            cfg.profile(name)
+            sec = cfg.section("storage", cfg.profile(name).values["storage"])
+            try:
+                storage = service.storage(name)
+            except AuthError as e:
+                if args.online:
+                    raise
+                # checking the files of a site configuration needs no secret on this machine
+                warnings.append(f"profile {name}: {e.message}")
+                storage = None
+            cat = service.catalogue(name)
+            if args.online and storage is not None:
+                storage.check()
             if not args.json:
-                out.write(f"profile {name}: storage {service.storage(name).describe()}, "
-                          f"{service.catalogue(name).describe()}"
+                where = storage.describe() if storage else f"[{sec.title}] (no credentials here)"
+                out.write(f"profile {name}: storage {where}, {cat.describe()}"
                           + (" — reachable, credentials accepted" if args.online else "") + "\n")
-            del prof
-        for w in cfg.warnings:
+        for w in warnings:
             err.write(f"warning: {w}\n")
         if args.json:
             json.dump({"ok": True, "files": cfg.files, "profiles": profiles,
-                       "warnings": cfg.warnings}, out, indent=2)
+                       "warnings": warnings}, out, indent=2)
             out.write("\n")
         else:
             out.write("Configuration OK (" + (", ".join(cfg.files) or "built-in defaults only")

@@ -138,3 +138,17 @@ def test_demo(cli, home):
     assert r.code == 0, r.err
     assert "completed: 21 files" in r.out
     assert (home / "data" / "storage" / "DEMO-0001").is_dir()
+
+
+def test_config_check_of_a_site_file_needs_no_secret_offline(cli, tmp_path):
+    site = tmp_path / "site.ini"
+    site.write_text("[profile:beamline]\ncatalogue = local\nstorage = raw\n"
+                    "[storage:raw]\ntype = s3\nendpoint_url = https://s3.example.org\n"
+                    "bucket = raw\naccess_key_id = AKIDEXAMPLE\n")
+    r = cli("--config", site, "config", "check", env={"AWS_SHARED_CREDENTIALS_FILE":
+                                                       str(tmp_path / "none")})
+    assert r.code == 0, r.err
+    assert "profile beamline: storage [storage:raw] (no credentials here)" in r.out
+    assert "warning: profile beamline: No secret is stored for access key AKIDEXAMPLE" in r.err
+    r = cli("--config", site, "config", "check", "--online", "--profile", "beamline")
+    assert r.code == 3

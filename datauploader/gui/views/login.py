@@ -19,6 +19,7 @@ class LoginView(QWidget):
         super().__init__(parent)
         self.service = service
         self._calls = Calls()
+        self._busy = False
         self._fields = []
         self._inputs: dict[str, QWidget] = {}
 
@@ -152,7 +153,7 @@ class LoginView(QWidget):
 
     @pyqtSlot()
     def log_in(self) -> None:
-        if self._calls.busy:
+        if self._busy:  # a login or the fields' query is under way
             return
         profile = self.profile_name
         creds = self.credentials()
@@ -222,6 +223,7 @@ class LoginView(QWidget):
         self.error.show()
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
         self.busy.setVisible(busy)
         self.busy.setToolTip(text)
         self.button.setEnabled(not busy)
