@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone,
                                  FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,

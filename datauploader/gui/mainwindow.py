@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
-from PyQt5.QtCore import QSize, Qt, QUrl, pyqtSignal, pyqtSlot
+from PyQt5.QtCore import QSize, QUrl, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QDesktopServices, QIcon, QKeySequence
-from PyQt5.QtWidgets import (QAction, QApplication, QFrame, QHBoxLayout, QLabel, QListWidget,
+from PyQt5.QtWidgets import (QAction, QFrame, QHBoxLayout, QLabel, QListWidget,
                              QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
                              QStackedWidget, QStyle, QSystemTrayIcon, QVBoxLayout, QWidget)
 

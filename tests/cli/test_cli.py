@@ -1,10 +1,8 @@
 """The command line on the built-in local profile: exit codes, output, journal, verify."""
 
-import json
 import os
 import sqlite3
 
-import pytest
 
 from datauploader.errors import ExitCode
 

@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 
-import pytest
 from PyQt5.QtCore import Qt
 
 from tests.gui.helpers import define, drop_paths, log_in

@@ -2,7 +2,6 @@
 ``resume`` then finishes it: every object present and verified, nothing the journal recorded
 as done sent again, one dataset in the catalogue."""
 
-import json
 import os
 import signal
 import sqlite3

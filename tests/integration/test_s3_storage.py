@@ -1,8 +1,6 @@
 """Full jobs against a real S3 server (rclone serve s3 on loopback), from the command line."""
 
 import hashlib
-import json
-import os
 import sqlite3
 
 import pytest

@@ -16,7 +16,7 @@ from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy
 from datauploader.errors import AuthError, ExitCode, TransientError, UnreachableError
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone,
-                                 FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,
+                                 FileRetrying, FilesRegistered, FileStarted, JobDone,
                                  JobStarted, RecordingSubscriber, Subscriber)
 from datauploader.storage.filesystem import FilesystemStorage
 

@@ -7,7 +7,7 @@ import os
 
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QCompleter,
-                             QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
+                             QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                              QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget,
                              QMessageBox, QPlainTextEdit, QPushButton, QRadioButton,
                              QSplitter, QTableView, QTableWidget, QTableWidgetItem,
