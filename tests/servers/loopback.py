@@ -14,6 +14,8 @@ through psutil).
 
 from __future__ import annotations
 
+import abc
+
 import datetime as dt
 import ipaddress
 import os
@@ -27,7 +29,7 @@ import psutil
 from tests.servers.rclone_s3 import free_port
 
 
-class LoopbackServer:
+class LoopbackServer(abc.ABC):
     name = "server"
 
     def __init__(self, workdir: str | os.PathLike, *, port: int | None = None,
@@ -41,8 +43,9 @@ class LoopbackServer:
         self.log_path = self.workdir / f"{self.name.replace(' ', '-')}.log"
 
     # -- to override
+    @abc.abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
     def env(self) -> dict | None:
         return None
