@@ -30,6 +30,10 @@ Method: as ``benchmarks/s3_vs_rclone.py``, whose data sets, checks and report th
     by ``RCLONE_CONFIG_BENCH_*`` variables and an empty ``--config``; everything else is
     rclone's default (it verifies sizes, and hashes where the remote has them: md5 over SFTP).
 
+* DataUploader's own modules are byte-compiled once before the runs (``compileall``, as
+  ``pip install`` does for a wheel): in an editable checkout with PYTHONDONTWRITEBYTECODE set
+  every run would otherwise compile them from source first (about 0.05 s per run, a fifth
+  of DataUploader's fixed start-up cost, which rclone, a compiled program, does not have).
 * Each child is measured with ``os.wait4`` (wall time; user + sys CPU of the process and its
   reaped children; peak RSS); the server's CPU over the run (its children included: sshd's
   session processes) comes from psutil.
@@ -280,8 +284,15 @@ def parse_args(argv=None):
     return args
 
 
+def compile_bytecode() -> None:
+    """Byte-compile DataUploader's modules, as an installed wheel has them (see above)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "datauploader")],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    compile_bytecode()
     temp = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="du-bench-dav-sftp-")) if temp else \
         args.workdir.resolve()

@@ -3,17 +3,27 @@
 * **Host keys** are checked against the known_hosts files before any credential is offered
   (``hostkeys.py``): an unknown key is a question for the user, a changed key a loud error.
 * **Upload** goes to ``.<name>.du-<job>-<task>.part`` next to the target (the same temporary
-  names as the filesystem backend), in pipelined writes from 1 MiB chunks read once.
+  names as the filesystem backend). The per-file requests are written to the SFTP channel
+  directly (``_Wire``), several in one SSH packet: OPEN; the WRITEs (255 KiB each where the
+  server takes them), CLOSE and a STAT of the temporary file (and of the target where the
+  rename may replace) pipelined; RENAME: three round trips for a small file. A large file is
+  read once in 1 MiB chunks, hashed on helper threads while it is sent, with up to 8 MiB of
+  writes unacknowledged.
 * **Resume**: a temporary file of ours left by a crash or a dropped connection is continued:
   the local prefix is re-read (the checksum needs every byte) and, where the server allows a
   checksum command, compared with the remote partial; then only the rest is appended. A
   partial that cannot be proven (or reopened) is started afresh, never trusted blindly: the
-  final verification covers the whole file either way.
-* **Verification**: the size (stat) and a checksum computed by the server (``sha256sum``/
-  ``md5sum``, where remote commands are allowed: OpenSSH with a shell, ``rclone serve sftp``);
-  otherwise the temporary file is read back and hashed, which also gives its size. Where a
-  command turns out to cost a process start on the server (OpenSSH: ~80 ms, more than reading
-  a small file back; learnt on the first small file), files under 8 MiB are read back.
+  final verification covers the whole file either way (by the server's checksum, else by
+  reading it back).
+* **Verification**: always the size the server reports for the closed temporary file (from
+  the STAT sent with the CLOSE, so it costs no round trip); for files from 8 MiB also a
+  checksum computed by the server (``sha256sum``/``md5sum``, where remote commands are
+  allowed: OpenSSH with a shell, ``rclone serve sftp``). For smaller files a command costs
+  more than it proves (OpenSSH starts a process for it, ~80 ms; SSH's MAC already protects the
+  bytes on the way). ``verify = checksum`` asks the server for every file, ``reread`` reads
+  every file back, ``size`` checks sizes only.
+* **Speed**: paramiko's transport thread reads the socket through ``_SSHSocket`` (one recv
+  for many packets, no poll per call); AES-GCM is preferred (no separate MAC per packet).
 * **Never overwrite**: the temporary file is moved with the plain SFTP rename, which OpenSSH
   implements with link(2) and so refuses an existing name; on other servers (whose rename
   may replace, as ``rclone serve sftp``'s does) the target is stat'ed first.
@@ -33,8 +43,9 @@ import posixpath
 import shlex
 import socket
 import stat as statmod
+import struct
+import sys
 import threading
-import time
 from collections import deque
 
 import paramiko
@@ -48,6 +59,7 @@ from datauploader.errors import (AuthError, CancelledError, FileChangedError, Fi
                                  UserFacingError, VerificationError)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
                                        TransferItem, UploadResult)
+from datauploader.storage.fastio import hashed_chunks
 from datauploader.storage.filesystem import _is_temp, _temp_name
 from datauploader.storage.hostkeys import (HostKeyError, KnownHosts, user_known_hosts)
 
@@ -57,9 +69,14 @@ MiB = 1 << 20
 CHUNK = MiB
 WINDOW = 8 * MiB  # SSH channel window: keeps pipelined writes flowing on fast links
 CHECKSUM_COMMAND_FROM = 8 * MiB  # below this, reading back beats a remote process…
-FAST_COMMAND = 0.02  # …unless the server answers checksum commands within this (seconds)
+SMALL_FILE = MiB  # read whole, then written, closed and stat'ed in one send
+UNACKED = 8 * MiB  # written and not yet acknowledged by the server, at most
+# SFTP WRITE payload: 255 KiB where the server is known to take messages up to 256 KiB
+# (OpenSSH's sftp-server, rclone's), else 32 KiB (what every server must accept)
+BIG_WRITE, SAFE_WRITE = 255 * 1024, 32 * 1024
 COMMANDS = {"sha256": "sha256sum", "md5": "md5sum", "sha1": "sha1sum"}
 DIGEST_LEN = {"sha256": 64, "md5": 32, "sha1": 40}
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 _CONNECTION_ERRORS = (EOFError, paramiko.SSHException, ConnectionError, TimeoutError,
                       socket.timeout)
 
@@ -75,8 +92,62 @@ def _new_hasher(algorithm: str):
     return new_hasher(algorithm)
 
 
+class _SSHSocket:
+    """The SSH connection's socket as paramiko's transport thread uses it. paramiko reads
+    each SSH packet in two calls (its first cipher block, then the rest), and its socket has
+    a time-out, so that each call is a poll and a recv, each a hand-over of the GIL. Here one
+    recv of up to 256 KiB serves many packets, and on Linux the socket is blocking with
+    kernel time-outs (SO_RCVTIMEO/SO_SNDTIMEO, set from paramiko's ``settimeout``): no poll
+    before each call. paramiko treats the EAGAIN of an expired kernel time-out as its
+    periodic time-out (it checks whether the transport should stop)."""
+
+    __slots__ = ("_sock", "_buf", "_pos")
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, n: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos < len(buf):
+            self._pos = pos + n
+            return buf[pos:pos + n]
+        data = self._sock.recv(max(n, 262144))
+        if len(data) > n:
+            self._buf, self._pos = data, n
+            return data[:n]
+        return data
+
+    def send(self, data) -> int:
+        return self._sock.send(data)
+
+    def settimeout(self, timeout: float | None) -> None:
+        if not _KERNEL_TIMEOUTS:
+            self._sock.settimeout(timeout)
+            return
+        self._sock.settimeout(None)
+        secs = float(timeout or 0)  # 0: no time-out
+        tv = struct.pack("ll", int(secs), int((secs % 1) * 1e6))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    @property
+    def _closed(self) -> bool:
+        return self._sock._closed
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 class _Connection:
-    __slots__ = ("transport", "sftp", "is_rclone", "rename_refuses_existing", "thread")
+    """One worker thread's SSH connection and SFTP channel."""
+
+    __slots__ = ("transport", "sftp", "is_rclone", "rename_refuses_existing", "thread", "wire",
+                 "write_size")
 
     def __init__(self, transport: paramiko.Transport, sftp: paramiko.SFTPClient, thread):
         self.transport = transport
@@ -88,6 +159,8 @@ class _Connection:
         # links): it never replaces a file. Other servers' renames may.
         self.rename_refuses_existing = "openssh" in banner
         self.thread = thread
+        self.wire = _Wire(sftp)
+        self.write_size = BIG_WRITE if ("openssh" in banner or self.is_rclone) else SAFE_WRITE
 
     def close(self) -> None:
         for closer in (self.sftp.close, self.transport.close):
@@ -153,6 +226,189 @@ def _read_pipelined(sftp: paramiko.SFTPClient, handle: bytes, size: int, take,
             pending.appendleft((num, at + len(data), n - len(data)))
 
 
+# SFTP version 3 (draft-ietf-secsh-filexfer-02): the requests the upload path sends itself
+_FXP_OPEN, _FXP_CLOSE, _FXP_WRITE, _FXP_STAT, _FXP_RENAME = 3, 4, 6, 17, 18
+_FXP_STATUS, _FXP_HANDLE, _FXP_ATTRS = 101, 102, 105
+_FXF_READ, _FXF_WRITE, _FXF_CREAT, _FXF_TRUNC, _FXF_EXCL = 0x1, 0x2, 0x8, 0x10, 0x20
+_FX_OK, _FX_EOF, _FX_NO_SUCH_FILE, _FX_PERMISSION_DENIED = 0, 1, 2, 3
+_ATTR_SIZE = 0x1
+_HEAD = struct.Struct(">IBI")  # length, type, request id
+_U32 = struct.Struct(">I")
+_U64_U32 = struct.Struct(">QI")
+
+
+class _WireError(Exception):
+    """The SFTP stream is out of step (an answer nobody asked for): drop the connection."""
+
+
+class _Wire:
+    """SFTP requests written straight to the channel of paramiko's SFTPClient, several in one
+    send (so in one SSH packet when they fit), and their answers parsed from one buffer.
+
+    A small file costs three round trips (OPEN; WRITE + CLOSE + STAT; RENAME) and a handful of
+    SSH packets, where paramiko's file API costs a packet per request, two channel reads per
+    answer and debug-log formatting for each call. Request ids come from the SFTPClient's
+    counter, and every request sent is answered and read before paramiko's own methods run
+    again on the connection (an error in between drops the connection)."""
+
+    __slots__ = ("sftp", "chan", "rest", "out", "unsent", "waiting", "early", "unacked")
+
+    def __init__(self, sftp: paramiko.SFTPClient):
+        self.sftp = sftp
+        self.chan = sftp.sock
+        self.rest = b""  # received, not yet parsed
+        self.out: list = []  # built, not yet sent
+        self.unsent: list[int] = []
+        self.waiting: dict[int, int] = {}  # request id → bytes of data it carries
+        self.early: dict[int, tuple] = {}  # answers that came before the one waited for
+        self.unacked = 0  # bytes of WRITE data sent, not yet answered
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.out or self.waiting or self.early or self.rest)
+
+    def _id(self) -> int:
+        sftp = self.sftp
+        with sftp._lock:
+            rid = sftp.request_number
+            sftp.request_number = rid + 1
+        self.unsent.append(rid)
+        return rid
+
+    # -- requests (queued; ``flush`` sends them) --
+    def open(self, path: bytes, flags: int) -> int:
+        rid = self._id()
+        self.out.append(_HEAD.pack(17 + len(path), _FXP_OPEN, rid) + _U32.pack(len(path)) +
+                        path + _U32.pack(flags) + b"\0\0\0\0")  # no attributes
+        return rid
+
+    def write(self, handle: bytes, offset: int, data) -> int:
+        rid = self._id()
+        n = len(data)
+        self.out.append(_HEAD.pack(21 + len(handle) + n, _FXP_WRITE, rid) +
+                        _U32.pack(len(handle)) + handle + _U64_U32.pack(offset, n))
+        self.out.append(data)
+        self.waiting[rid] = n  # (counted as unacknowledged once sent)
+        return rid
+
+    def close(self, handle: bytes) -> int:
+        rid = self._id()
+        self.out.append(_HEAD.pack(9 + len(handle), _FXP_CLOSE, rid) + _U32.pack(len(handle)) +
+                        handle)
+        return rid
+
+    def stat(self, path: bytes) -> int:
+        rid = self._id()
+        self.out.append(_HEAD.pack(9 + len(path), _FXP_STAT, rid) + _U32.pack(len(path)) + path)
+        return rid
+
+    def rename(self, old: bytes, new: bytes) -> int:
+        rid = self._id()
+        self.out.append(_HEAD.pack(13 + len(old) + len(new), _FXP_RENAME, rid) +
+                        _U32.pack(len(old)) + old + _U32.pack(len(new)) + new)
+        return rid
+
+    def flush(self) -> None:
+        if not self.out:
+            return
+        blob = b"".join(self.out)
+        self.out.clear()
+        waiting = self.waiting
+        for rid in self.unsent:
+            n = waiting.get(rid, 0)
+            waiting[rid] = n
+            self.unacked += n
+        self.unsent.clear()
+        # (a view: paramiko's sendall slices what is left after each SSH packet)
+        self.chan.sendall(memoryview(blob))
+
+    def discard_unsent(self) -> None:
+        for rid in self.unsent:
+            self.waiting.pop(rid, None)
+        self.unsent.clear()
+        self.out.clear()
+
+    # -- answers --
+    def _packet(self) -> tuple[int, int, bytes]:
+        buf = self.rest
+        while len(buf) < 4 or len(buf) < 4 + _U32.unpack_from(buf)[0]:
+            more = self.chan.recv(1 << 20)
+            if not more:
+                raise EOFError("the SFTP channel was closed")
+            buf = buf + more if buf else more
+        n = _U32.unpack_from(buf)[0]
+        if n < 5:
+            raise _WireError("a short SFTP answer")
+        t, rid = buf[4], _U32.unpack_from(buf, 5)[0]
+        body, self.rest = buf[9:4 + n], buf[4 + n:]
+        return t, rid, body
+
+    def answer(self, rid: int) -> tuple[int, bytes]:
+        """(type, body) of the answer to request ``rid`` (sent before)."""
+        got = self.early.pop(rid, None)
+        while got is None:
+            t, r, body = self._packet()
+            if r not in self.waiting:
+                raise _WireError(f"an SFTP answer to request {r}, which is not outstanding")
+            if r == rid:
+                got = (t, body)
+            else:
+                self.early[r] = (t, body)
+        self.unacked -= self.waiting.pop(rid)
+        return got
+
+    def status(self, rid: int) -> OSError | None:
+        """None if request ``rid`` succeeded, else the error (not raised)."""
+        t, body = self.answer(rid)
+        if t != _FXP_STATUS:
+            raise _WireError(f"SFTP answer type {t} where a status was expected")
+        return _status_error(body)
+
+    def handle(self, rid: int) -> tuple[bytes | None, OSError | None]:
+        t, body = self.answer(rid)
+        if t == _FXP_HANDLE:
+            n = _U32.unpack_from(body)[0]
+            return body[4:4 + n], None
+        if t != _FXP_STATUS:
+            raise _WireError(f"SFTP answer type {t} where a handle was expected")
+        return None, _status_error(body) or OSError("no handle in the SFTP answer")
+
+    def size(self, rid: int) -> tuple[int | None, OSError | None]:
+        """(size, None), or (None, the error) for a STAT's answer (ENOENT: no such file)."""
+        t, body = self.answer(rid)
+        if t == _FXP_ATTRS:
+            flags = _U32.unpack_from(body)[0]
+            if not flags & _ATTR_SIZE:
+                return None, OSError("the SFTP server does not report sizes")
+            return struct.unpack_from(">Q", body, 4)[0], None
+        if t != _FXP_STATUS:
+            raise _WireError(f"SFTP answer type {t} where attributes were expected")
+        return None, _status_error(body) or OSError("no attributes in the SFTP answer")
+
+    def drain(self) -> None:
+        """Read every outstanding answer (ignoring what they say)."""
+        self.discard_unsent()
+        while self.waiting:
+            self.answer(next(iter(self.waiting)))
+
+
+def _status_error(body: bytes) -> OSError | None:
+    code = _U32.unpack_from(body)[0]
+    if code == _FX_OK:
+        return None
+    text = ""
+    if len(body) >= 8:
+        n = _U32.unpack_from(body, 4)[0]
+        text = body[8:8 + n].decode("utf-8", "replace")
+    if code == _FX_NO_SUCH_FILE:
+        return FileNotFoundError(errno.ENOENT, text or "No such file")
+    if code == _FX_PERMISSION_DENIED:
+        return PermissionError(errno.EACCES, text or "Permission denied")
+    if code == _FX_EOF:
+        return OSError(f"unexpected end of file ({text})")
+    return OSError(text or f"SFTP status {code}")
+
+
 class SFTPStorage(StorageBackend):
     kind = "sftp"
     OPTIONS = (
@@ -170,10 +426,10 @@ class SFTPStorage(StorageBackend):
         Option("known_hosts", "an extra known_hosts file to trust (e.g. one deployed by the "
                "facility); ~/.ssh/known_hosts and DataUploader's own file are always read",
                default=""),
-        Option("verify", "auto: a server checksum for files from 8 MiB up where the server "
-               "allows one, else read back; checksum: a server checksum for every file where "
-               "allowed; reread: always read back; size: size only", default="auto",
-               choices=("auto", "checksum", "reread", "size")),
+        Option("verify", "auto: the size the server reports, and its checksum command for "
+               "files from 8 MiB where the server allows one; checksum: the size and a server "
+               "checksum for every file where allowed; reread: read every file back; size: the "
+               "size only", default="auto", choices=("auto", "checksum", "reread", "size")),
         Option("remote_checksum", "checksum command on the server: auto (the job's algorithm "
                "if the server has a command for it, else md5), sha256, md5, or off",
                default="auto", choices=("auto", "sha256", "md5", "off")),
@@ -220,7 +476,6 @@ class SFTPStorage(StorageBackend):
         self._lock = threading.Lock()
         self._dirs: set[str] = set()  # folders known to exist
         self._no_command: set[str] = set()  # algorithms whose checksum command failed
-        self._command_fast: bool | None = None  # is a checksum command cheap here?
         self._pkey = None
 
     # -- construction from the configuration -----------------------------------------------
@@ -274,7 +529,7 @@ class SFTPStorage(StorageBackend):
         except OSError as e:
             raise self._unreachable(e, connecting=True) from e
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        t = paramiko.Transport(sock, default_window_size=WINDOW)
+        t = paramiko.Transport(_SSHSocket(sock), default_window_size=WINDOW)
         t.banner_timeout = self.connect_timeout
         opts = t.get_security_options()
         # AES-GCM where the server has it: no separate MAC per packet (a third of paramiko's
@@ -541,17 +796,20 @@ class SFTPStorage(StorageBackend):
             except _Restart as why:
                 raise VerificationError(f"{self.location(item.key)} could not be written "
                                         f"correctly: {why}.") from None
+        except _WireError as e:
+            self._drop(conn)
+            raise self._unreachable(e, connecting=False) from e
         except (*_CONNECTION_ERRORS, OSError) as e:
             raise self._failure(conn, e, target, "writing") from e
 
     def _remote_algorithm(self, algorithm: str, size: int, resuming: bool) -> str | None:
-        """Which checksum to ask the server for, or None (read back instead)."""
-        if self.verify_mode in ("reread", "size") and not resuming:
-            return None
-        if self.verify_mode == "auto" and size < CHECKSUM_COMMAND_FROM and not resuming \
-                and self._command_fast is False:
-            return None  # a process start on the server costs more than reading back
+        """Which checksum command to run on the server (None: none). A resumed file is
+        proven whole where the server can (its first part was sent by an earlier attempt);
+        otherwise ``verify`` decides: auto for files from 8 MiB, checksum for all."""
         if self.remote_checksum == "off":
+            return None
+        if not resuming and (self.verify_mode in ("reread", "size") or (
+                self.verify_mode == "auto" and size < CHECKSUM_COMMAND_FROM)):
             return None
         if self.remote_checksum != "auto":
             choice = self.remote_checksum
@@ -560,134 +818,197 @@ class SFTPStorage(StorageBackend):
         return None if choice in self._no_command else choice
 
     def _open_temp(self, conn: _Connection, temp: str, resume: bool):
-        """(open file, 0) for a fresh temporary file, or (None, size) for a partial one of
-        ours left by an earlier attempt (one request in the common case: O_EXCL)."""
-        try:
-            return conn.sftp.open(temp, "wxb" if resume else "wb", bufsize=0), 0
-        except IOError as e:
-            if not resume or not conn.transport.is_active():
-                raise self._failure(conn, e, temp, "creating") from e
-            size = self._size(conn, temp)
-            if size is None:
-                raise self._failure(conn, e, temp, "creating") from e
-            return None, size
+        """(handle, 0) for a fresh temporary file, or (None, size) for a partial one of ours
+        left by an earlier attempt (one request in the common case: O_EXCL)."""
+        wire = conn.wire
+        flags = _FXF_WRITE | _FXF_CREAT | _FXF_TRUNC | (_FXF_EXCL if resume else 0)
+        rid = wire.open(temp.encode("utf-8"), flags)
+        wire.flush()
+        handle, e = wire.handle(rid)
+        if handle is not None:
+            return handle, 0
+        if not resume or not conn.transport.is_active():
+            raise self._failure(conn, e, temp, "creating") from e
+        size = self._size(conn, temp)
+        if size is None:
+            raise self._failure(conn, e, temp, "creating") from e
+        return None, size
 
     def _send(self, conn: _Connection, item: TransferItem, ctx: TransferContext, target: str,
               temp: str, resume: bool) -> UploadResult:
-        f, offset = self._open_temp(conn, temp, resume)
-        try:
-            return self._send_open(conn, item, ctx, target, temp, f, offset)
-        finally:
-            if f is not None:
-                f.close()
-
-    def _send_open(self, conn: _Connection, item: TransferItem, ctx: TransferContext, target: str,
-                   temp: str, f, offset: int) -> UploadResult:
+        handle, offset = self._open_temp(conn, temp, resume)
         with ctx.open_source(item) as src:
             if offset > src.size:
                 raise _Restart("the partial file on the server is longer than the file")
             ralg = self._remote_algorithm(item.algorithm, src.size, resuming=offset > 0)
             extra = _new_hasher(ralg) if ralg and ralg != item.algorithm else None
-            buf = bytearray(CHUNK)
-            view = memoryview(buf)
-            left = offset
-            while left:  # the part already on the server: hash it, do not send it
-                n = src.readinto(view[:min(CHUNK, left)])
-                if not n:
-                    raise FileChangedError(f"{item.path} shrank since it was partly uploaded; "
-                                           "it is probably still being written.")
-                if extra is not None:
-                    extra.update(view[:n])
-                left -= n
-                if ctx.cancel.is_set():
-                    raise CancelledError()
-            if offset and ralg:
-                want = (extra if extra is not None else src.hasher).copy().hexdigest()
-                got = self._remote_hash(conn, temp, ralg, offset)
-                if got is not None and got != want:
-                    raise _Restart("the partial file on the server differs from the file")
-            if f is None:
-                try:
-                    f = conn.sftp.open(temp, "r+b", bufsize=0)
-                except IOError as e:
+            if offset:
+                self._rehash_prefix(conn, src, ctx, temp, offset, ralg, extra)
+                wire = conn.wire
+                rid = wire.open(temp.encode("utf-8"), _FXF_READ | _FXF_WRITE)
+                wire.flush()
+                handle, e = wire.handle(rid)
+                if handle is None:
                     if conn.transport.is_active():
-                        raise _Restart(f"the partial file cannot be reopened ({e})") from None
+                        raise _Restart(f"the partial file cannot be reopened ({e})")
                     raise self._failure(conn, e, temp, "reopening") from e
-            with f:
-                f.set_pipelined(True)
-                self._fit_packets(conn, f)
-                if offset:
-                    f.seek(offset)
-                while True:
-                    n = src.readinto(buf)
-                    if not n:
-                        break
-                    if extra is not None:
-                        extra.update(view[:n])
-                    ctx.sent(n)
-                    f.write(view[:n])
-            checksum = src.finish()
-            size = src.read_bytes
-        verified = self._verify(conn, temp, size, checksum, item.algorithm,
+            try:
+                checksum, size, remote_size, target_free = self._write(
+                    conn, src, ctx, handle, offset, temp, target, extra,
+                    stat_target=not conn.rename_refuses_existing and not ralg)
+            except BaseException:
+                self._abandon(conn, handle)
+                raise
+        verified = self._verify(conn, temp, size, remote_size, checksum, item.algorithm,
                                 extra.hexdigest() if extra is not None else None, ralg,
                                 resumed=offset > 0, cancel=ctx.cancel)
-        self._place(conn, temp, target, item)
+        self._place(conn, temp, target, item, target_free)
         if offset:
             verified += f"; resumed at {offset}"
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
                             verified_by=verified)
 
-    def _verify(self, conn: _Connection, temp: str, size: int, checksum: str, algorithm: str,
-                extra_hex: str | None, ralg: str | None, resumed: bool, cancel) -> str:
+    def _rehash_prefix(self, conn: _Connection, src, ctx: TransferContext, temp: str,
+                       offset: int, ralg: str | None, extra) -> None:
+        """Read (and hash) the part of the file an earlier attempt left on the server; where
+        the server can checksum, prove that part is the same."""
+        buf = bytearray(min(CHUNK, offset))
+        view = memoryview(buf)
+        left = offset
+        while left:  # the part already on the server: hash it, do not send it
+            n = src.readinto(view[:min(len(buf), left)])
+            if not n:
+                raise FileChangedError(f"{src.path} shrank since it was partly uploaded; it is "
+                                       "probably still being written.")
+            if extra is not None:
+                extra.update(view[:n])
+            left -= n
+            if ctx.cancel.is_set():
+                raise CancelledError()
+        if ralg:
+            want = (extra if extra is not None else src.hasher).copy().hexdigest()
+            got = self._remote_hash(conn, temp, ralg, offset)
+            if got is not None and got != want:
+                raise _Restart("the partial file on the server differs from the file")
+
+    def _write(self, conn: _Connection, src, ctx: TransferContext, handle: bytes, offset: int,
+               temp: str, target: str, extra, stat_target: bool):
+        """Send the rest of the file from ``offset`` in pipelined WRITEs, then CLOSE and STAT
+        the temporary file (and STAT the target where the rename may replace) in the same
+        send; returns (checksum, size, the size the server reports, target free?)."""
+        wire = conn.wire
+        step = conn.write_size
+        left = src.size - offset
+        at = offset
+        writes: list[int] = []
+        if left <= SMALL_FILE:  # read whole: a file that changes is not sent at all
+            body = bytearray(left)
+            if src.readinto(body) != left:
+                raise FileChangedError(f"{src.path} shrank while it was read; it is probably "
+                                       "still being written.")
+            if extra is not None:
+                extra.update(body)
+            checksum = src.finish()
+            ctx.sent(left)
+            view = memoryview(body)
+            for i in range(0, left, step):
+                writes.append(wire.write(handle, at + i, view[i:i + step]))
+        else:
+            for piece in hashed_chunks(src, {"extra": extra} if extra is not None else {},
+                                       ctx, left):
+                for i in range(0, len(piece), step):
+                    part = piece[i:i + step]
+                    writes.append(wire.write(handle, at, part))
+                    at += len(part)
+                wire.flush()
+                while wire.unacked > UNACKED:  # the server keeps up: read its answers
+                    e = wire.status(writes[0])
+                    del writes[0]
+                    if e is not None:
+                        raise self._failure(conn, e, temp, "writing") from e
+            checksum = src.finish()
+        close_id = wire.close(handle)
+        stat_id = wire.stat(temp.encode("utf-8"))
+        target_id = wire.stat(target.encode("utf-8")) if stat_target else None
+        wire.flush()
+        # every answer is read before any is acted upon: the stream stays in step
+        errors = [wire.status(w) for w in writes]
+        errors.append(wire.status(close_id))
+        remote_size, stat_error = wire.size(stat_id)
+        target_free = None
+        if target_id is not None:
+            target_size, target_error = wire.size(target_id)
+            target_free = target_size is None and isinstance(target_error, FileNotFoundError)
+        for e in errors + [stat_error]:
+            if e is not None:
+                raise self._failure(conn, e, temp, "writing") from e
+        return checksum, src.read_bytes, remote_size, target_free
+
+    def _abandon(self, conn: _Connection, handle: bytes | None) -> None:
+        """After an error mid-transfer: read what is outstanding and close the file, so that
+        the connection can go on; if that fails too, drop the connection."""
+        wire = conn.wire
+        if not wire.busy and handle is None:
+            return
+        try:
+            wire.discard_unsent()
+            if handle is not None:
+                wire.close(handle)
+                wire.flush()
+            wire.drain()
+        except Exception:  # noqa: BLE001 - the connection is broken anyway
+            self._drop(conn)
+
+    def _verify(self, conn: _Connection, temp: str, size: int, remote_size: int, checksum: str,
+                algorithm: str, extra_hex: str | None, ralg: str | None, resumed: bool,
+                cancel) -> str:
+        """The size the server reports is always checked; then the server's checksum
+        command where one was chosen, or reading back (verify = reread, or a resumed file
+        whose first part the server cannot checksum)."""
         def mismatch(why: str):
             if resumed:  # the partial we continued was not what we thought: start afresh
                 raise _Restart(why)
             raise VerificationError(f"After uploading, {why}; the server did not keep what "
                                     "was sent.")
 
-        if ralg:  # the server's checksum of the content proves its size too
+        if remote_size != size:
+            mismatch(f"the SFTP server reports {remote_size} bytes for {temp}, {size} were sent")
+        if ralg:
             got = self._remote_hash(conn, temp, ralg, size)
             if got is not None:
                 want = checksum if ralg == algorithm else extra_hex
                 if got != want:
-                    remote_size = self._size(conn, temp)
-                    mismatch(f"the server's {ralg} of {temp} ({remote_size} bytes) is {got}, "
-                             f"{want} ({size} bytes) was sent")
+                    mismatch(f"the server's {ralg} of {temp} is {got}, {want} was sent")
                 return f"size+server-{ralg}"
-        elif self.verify_mode == "size" and not resumed:
-            remote_size = self._size(conn, temp)
-            if remote_size != size:
-                mismatch(f"the SFTP server reports {remote_size} bytes for {temp}, {size} were "
-                         "sent")
-            return "size"
-        # reading back gives both the size and the content
-        got, n = self._read_back(conn, temp, algorithm, cancel, size)
-        if n != size:
-            mismatch(f"the SFTP server holds {n} bytes in {temp}, {size} were sent")
-        if got != checksum:
-            mismatch(f"reading {temp} back gave {algorithm} {got}, {checksum} was sent")
-        return f"size+{algorithm}-reread"
+        if self.verify_mode == "reread" or resumed:
+            got, n = self._read_back(conn, temp, algorithm, cancel, size)
+            if n != size:
+                mismatch(f"the SFTP server holds {n} bytes in {temp}, {size} were sent")
+            if got != checksum:
+                mismatch(f"reading {temp} back gave {algorithm} {got}, {checksum} was sent")
+            return f"{algorithm}-reread"
+        return "size"
 
-    def _place(self, conn: _Connection, temp: str, target: str, item: TransferItem) -> None:
-        if not conn.rename_refuses_existing and self._size(conn, target) is not None:
-            raise RemoteExistsError(f"{self.location(item.key)} appeared while it was being "
-                                    "uploaded; it was not overwritten.")
-        try:
-            conn.sftp.rename(temp, target)  # refuses an existing target (OpenSSH: link(2))
-        except IOError as e:
+    def _place(self, conn: _Connection, temp: str, target: str, item: TransferItem,
+               target_free: bool | None = None) -> None:
+        """Rename into place, never over an existing file: OpenSSH's rename refuses one
+        (link(2)); elsewhere the target was stat'ed just before (``target_free``, from the
+        batch that closed the file, or here)."""
+        if not conn.rename_refuses_existing:
+            if target_free is None:
+                target_free = self._size(conn, target) is None
+            if not target_free:
+                raise RemoteExistsError(f"{self.location(item.key)} appeared while it was "
+                                        "being uploaded; it was not overwritten.")
+        wire = conn.wire
+        rid = wire.rename(temp.encode("utf-8"), target.encode("utf-8"))
+        wire.flush()
+        e = wire.status(rid)
+        if e is not None:
             if conn.transport.is_active() and self._size(conn, target) is not None:
                 raise RemoteExistsError(f"{self.location(item.key)} appeared while it was being "
                                         "uploaded; it was not overwritten.") from None
             raise self._failure(conn, e, target, "moving into place") from e
-
-    @staticmethod
-    def _fit_packets(conn: _Connection, f) -> None:
-        """SFTP reads and writes of 32 KiB do not fit in one SSH packet of the usual 32 KiB
-        (the SFTP header and paramiko's margin push them over), so each would cost two
-        packets: keep them a little smaller."""
-        room = conn.sftp.sock.out_max_packet_size - 64 - 64  # paramiko's margin, our header
-        if 4096 <= room < f.MAX_REQUEST_SIZE:
-            f.MAX_REQUEST_SIZE = room
 
     def _remote_hash(self, conn: _Connection, path: str, algorithm: str, size: int) -> str | None:
         """The server's checksum of ``path``, or None where it has no such command."""
@@ -701,7 +1022,6 @@ class SFTPStorage(StorageBackend):
         else:
             line = f"{cmd} -- {shlex.quote(path)}"
         timeout = 60 + size / (20 * MiB)  # the server reads the whole file
-        started = time.monotonic()
         out, err = bytearray(), bytearray()
         try:
             chan = conn.transport.open_session(timeout=self.connect_timeout)
@@ -743,10 +1063,6 @@ class SFTPStorage(StorageBackend):
                      bytes(err[:200]).decode("utf-8", "replace"))
             self._no_command.add(algorithm)
             return None
-        if size < CHECKSUM_COMMAND_FROM:
-            # cheap where the server answers in-process (rclone serve sftp), dear where it
-            # starts a process (OpenSSH: ~80 ms): learnt on small files, for small files
-            self._command_fast = time.monotonic() - started < FAST_COMMAND
         return digest
 
     def _read_back(self, conn: _Connection, path: str, algorithm: str,
