@@ -18,7 +18,9 @@ Method: as ``benchmarks/s3_vs_rclone.py``, whose data sets, checks and report th
   ============  ===============================================================================
 
 * Data sets (random bytes, made once in the work folder and reused): ``big`` 1 × 256 MiB,
-  ``mid`` 1,000 × 256 KiB, ``small`` 5,000 × 4 KiB.
+  ``mid`` 1,000 × 256 KiB, ``small`` 5,000 × 4 KiB; on request ``gib`` 1 × 1 GiB (the S3
+  benchmark's big file) and ``one`` 1 × 4 KiB (what a run costs besides its data: start-up,
+  log-in, journal, catalogue).
 * Each tool runs as a user would run it, as a child process, into a fresh folder:
 
   - DataUploader: ``datauploader --config INI upload --proposal P --dataset <set> FOLDER`` with
@@ -80,6 +82,9 @@ DATA_SETS = {
     "big": DataSet("big", "1 x 256 MiB", 1, 256 * MiB),
     "mid": DataSet("mid", "1,000 x 256 KiB", 1000, 256 * KiB),
     "small": DataSet("small", "5,000 x 4 KiB", 5000, 4 * KiB),
+    # optional: issue 2's big file, and one tiny file (each tool's fixed cost per run)
+    "gib": DataSet("gib", "1 x 1 GiB", 1, 1024 * MiB),
+    "one": DataSet("one", "1 x 4 KiB", 1, 4 * KiB),
 }
 TARGETS = ("webdav", "webdav-plain", "sftp", "sshd")
 
@@ -150,10 +155,12 @@ class Target:
         else:
             storage = (f"type = sftp\nhost = 127.0.0.1\nport = {s.port}\nusername = {s.user}\n"
                        f"path = {s.root / folder}\nkey_file = {s.client_key}\nuse_agent = no\n")
+        if args.verify:
+            storage += f"verify = {args.verify}\n"
         ini = run_dir / "datauploader.ini"
         ini.write_text(f"[settings]\ndefault_profile = b\nworkers = {args.workers}\n"
-                       "checksum = sha256\n\n[profile:b]\ncatalogue = local\nstorage = t\n"
-                       f"\n[storage:t]\n{storage}")
+                       f"checksum = {args.checksum}\n\n[profile:b]\ncatalogue = local\n"
+                       f"storage = t\n\n[storage:t]\n{storage}")
         env = clean_env()
         env.update({"DATAUPLOADER_HOME": str(run_dir / "home"),
                     "DATAUPLOADER_SYSTEM_CONFIG": str(run_dir / "no-system.ini"),
@@ -261,8 +268,13 @@ def parse_args(argv=None):
                                 "throughput, CPU and memory side by side.")
     p.add_argument("--targets", default="webdav,sftp",
                    help=f"comma-separated, from {', '.join(TARGETS)} (default webdav,sftp)")
+    p.add_argument("--checksum", default="sha256", choices=("sha256", "md5", "crc32", "adler32"),
+                   help="DataUploader's checksum algorithm (default sha256)")
+    p.add_argument("--verify", default="",
+                   help="DataUploader's storage 'verify' setting (default: the backend's)")
     p.add_argument("--sets", default="big,mid,small",
-                   help="big (1 x 256 MiB), mid (1,000 x 256 KiB), small (5,000 x 4 KiB)")
+                   help="big (1 x 256 MiB), mid (1,000 x 256 KiB), small (5,000 x 4 KiB), "
+                   "gib (1 x 1 GiB), one (1 x 4 KiB)")
     p.add_argument("--workers", type=int, default=8,
                    help="DataUploader workers = rclone --transfers (default 8)")
     p.add_argument("--repeat", type=int, default=3, help="rounds per tool and data set")
@@ -300,7 +312,8 @@ def main(argv=None) -> int:
     machine, machine_info = machine_line(args.rclone)
     log(machine)
     log(f"workdir {workdir}; workers/--transfers {args.workers}; repeat {args.repeat}; "
-        f"targets {', '.join(args.targets)}")
+        f"targets {', '.join(args.targets)}; DataUploader checksum {args.checksum}, verify "
+        f"{args.verify or 'default'}")
     runs_dir = workdir / "runs"
     sections = []
     all_runs: list[Run] = []
@@ -353,6 +366,7 @@ def main(argv=None) -> int:
     if args.json:
         doc = {"machine": machine_info,
                "settings": {"workers": args.workers, "repeat": args.repeat,
+                            "checksum": args.checksum, "verify": args.verify or "default",
                             "targets": args.targets, "sets": [d.name for d in args.data_sets]},
                "summary": [{"target": t, "data_set": ds.name, "label": ds.label,
                             "tools": {s.tool: asdict(s) for s in summaries},

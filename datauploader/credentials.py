@@ -9,6 +9,7 @@ written to a plaintext file behind the user's back.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Mapping
 
 from datauploader.errors import UserFacingError
@@ -18,6 +19,14 @@ log = logging.getLogger(__name__)
 
 def service_name(kind: str, endpoint: str) -> str:
     return f"datauploader:{kind}:{endpoint}"
+
+
+def _skip_macos_api() -> None:
+    """keyring imports its macOS backend's ctypes bindings on every system; off macOS their
+    ``find_library`` calls run ldconfig, gcc and ld (about 0.2 s per process). The backend
+    catches the failed import and reports itself unusable, as it would anyway off macOS."""
+    if sys.platform != "darwin":
+        sys.modules.setdefault("keyring.backends.macOS.api", None)
 
 
 class SecretStore:
@@ -30,6 +39,7 @@ class SecretStore:
         if not self.use_keyring:
             return None
         if self._keyring is None:
+            _skip_macos_api()
             try:
                 import keyring
                 import keyring.core

@@ -716,8 +716,9 @@ def test_a_server_that_keeps_other_bytes_is_caught_by_its_checksum(stating_dav, 
 
 
 def test_md5_etags_are_learnt_before_a_large_first_file(stating_dav, tmp_path):
-    """A job whose first file is large: an empty PUT of its temporary file shows whether the
-    ETags are MD5s, so that an opaque-ETag server costs no MD5 of the whole file."""
+    """A job whose first file is large: an empty PUT of a probe file (deleted at once) shows
+    whether the ETags are MD5s, so that an opaque-ETag server costs no MD5 of the whole
+    file."""
     for etag, expected in (("md5", "etag-md5"), ("opaque", "size")):
         server = stating_dav(etag=etag)
         storage = WebDAVStorage(url=server.url, auth="none")
@@ -726,6 +727,7 @@ def test_md5_etags_are_learnt_before_a_large_first_file(stating_dav, tmp_path):
         assert _upload(storage, src, "P/D/big.bin").verified_by == expected
         assert storage._etag_is_md5 is (etag == "md5")
         assert server.files["/base/P/D/big.bin"] == src.read_bytes()
+        assert [k for k in server.files if k.startswith("/base/P/D/")] == ["/base/P/D/big.bin"]
         storage.close()
 
 
