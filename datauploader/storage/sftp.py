@@ -17,10 +17,10 @@
   reading it back).
 * **Verification**: always the size the server reports for the closed temporary file (from
   the STAT sent with the CLOSE, so it costs no round trip); for files from 8 MiB also a
-  checksum computed by the server (``sha256sum``/``md5sum``, where remote commands are
-  allowed: OpenSSH with a shell, ``rclone serve sftp``). For smaller files a command costs
-  more than it proves (OpenSSH starts a process for it, ~80 ms; SSH's MAC already protects the
-  bytes on the way). ``verify = checksum`` asks the server for every file, ``reread`` reads
+  checksum computed by the server (``sha1sum``, the fastest; ``remote_checksum`` may choose
+  ``sha256sum`` or ``md5sum``) where remote commands are allowed (OpenSSH with a shell,
+  ``rclone serve sftp``). For smaller files a command costs more than it proves (OpenSSH
+  starts a process for it, ~80 ms; SSH's MAC already protects the bytes on the way). ``verify = checksum`` asks the server for every file, ``reread`` reads
   every file back, ``size`` checks sizes only.
 * **Speed**: paramiko's transport thread reads the socket through ``_SSHSocket`` (one recv
   for many packets, no poll per call); AES-GCM is preferred (no separate MAC per packet).
@@ -430,9 +430,9 @@ class SFTPStorage(StorageBackend):
                "files from 8 MiB where the server allows one; checksum: the size and a server "
                "checksum for every file where allowed; reread: read every file back; size: the "
                "size only", default="auto", choices=("auto", "checksum", "reread", "size")),
-        Option("remote_checksum", "checksum command on the server: auto (the job's algorithm "
-               "if the server has a command for it, else md5), sha256, md5, or off",
-               default="auto", choices=("auto", "sha256", "md5", "off")),
+        Option("remote_checksum", "checksum command on the server: auto (sha1sum, the "
+               "fastest, else the job's algorithm's, else md5sum), sha1, sha256, md5, or off",
+               default="auto", choices=("auto", "sha1", "sha256", "md5", "off")),
         Option("names", "file-name rules of the server: posix, windows, or portable",
                default="posix", choices=("posix", "windows", "portable")),
         Option("connect_timeout", "seconds to wait for the server", default=20.0, type=float),
@@ -812,10 +812,15 @@ class SFTPStorage(StorageBackend):
                 self.verify_mode == "auto" and size < CHECKSUM_COMMAND_FROM)):
             return None
         if self.remote_checksum != "auto":
-            choice = self.remote_checksum
-        else:
-            choice = algorithm if algorithm in COMMANDS else "md5"
-        return None if choice in self._no_command else choice
+            return None if self.remote_checksum in self._no_command else self.remote_checksum
+        # sha1sum first: coreutils' sha256sum reads 2.5 times slower (0.8 s per 256 MiB here,
+        # which the upload waits for), and SHA-1 proves the server's copy just as well: it
+        # is of the same bytes, read once, that the job's checksum is computed from
+        for choice in dict.fromkeys(("sha1", algorithm if algorithm in COMMANDS else "md5",
+                                     "md5")):
+            if choice not in self._no_command:
+                return choice
+        return None
 
     def _open_temp(self, conn: _Connection, temp: str, resume: bool):
         """(handle, 0) for a fresh temporary file, or (None, size) for a partial one of ours

@@ -214,8 +214,8 @@ def test_upload_job_identical_and_verified_then_rerun_sends_nothing(cli, rig, fi
     assert not list(rig.server.workdir.rglob("PWNED")) and not (home / "PWNED").exists()
     job = cli("jobs", "1", "--json", env=env).json
     how = {f["name"]: f["verified_by"] for f in job["files"]}
-    assert how["run/big.raw"] == "size+server-sha256"  # sha256sum on the server
-    assert how["run/it's $(touch PWNED).bin"] == "size+server-sha256"
+    assert how["run/big.raw"] == "size+server-sha1"  # sha1sum on the server
+    assert how["run/it's $(touch PWNED).bin"] == "size+server-sha1"
     # files under 8 MiB: the size the server reports (a checksum command per small file
     # would cost more than it proves: OpenSSH starts a process for each)
     assert {how[f["name"]] for f in job["files"] if f["size"] < 8 * MiB} == {"size"}
@@ -337,7 +337,7 @@ def test_unreachable_server_is_retried_then_resumable(cli, tmp_path, files, sshd
 # -- the server's checksum command -----------------------------------------------------------
 def test_without_remote_commands_large_files_are_verified_by_size(cli, tmp_path, files,
                                                                   own_server):
-    """An account limited to SFTP (ForceCommand internal-sftp) cannot run sha256sum: the
+    """An account limited to SFTP (ForceCommand internal-sftp) cannot run sha1sum: the
     upload falls back to the size the server reports, at once (no waiting for a timeout)."""
     server = own_server("sshd", extra_config="ForceCommand internal-sftp\n")
     rig = Rig("sshd", server, tmp_path)
@@ -439,7 +439,7 @@ def test_cancel_keeps_the_partial_file_and_resume_appends_the_rest(rig, tmp_path
 
 
 def test_a_damaged_partial_file_is_started_afresh(sshd_server, tmp_path):  # noqa: F811
-    """The server's copy of the prefix differs from the file (checked with sha256sum): the
+    """The server's copy of the prefix differs from the file (checked with sha1sum): the
     file is sent again from its start instead of appended to."""
     rig = Rig("sshd", sshd_server, tmp_path)
     data = tmp_path / "one"
@@ -605,13 +605,15 @@ def test_password_from_the_real_os_keyring(tmp_path, rclone_sftp_server):  # noq
 
 
 # -- verification modes and the size check -----------------------------------------------------
-@pytest.mark.parametrize("mode, small, large", [
-    ("size", "size", "size"),
-    ("checksum", "size+server-sha256", "size+server-sha256"),
-    ("reread", "sha256-reread", "sha256-reread"),
+@pytest.mark.parametrize("settings, small, large", [
+    ("verify = size", "size", "size"),
+    ("verify = checksum", "size+server-sha1", "size+server-sha1"),
+    ("verify = checksum\nremote_checksum = sha256", "size+server-sha256", "size+server-sha256"),
+    ("remote_checksum = md5", "size", "size+server-md5"),
+    ("verify = reread", "sha256-reread", "sha256-reread"),
 ])
-def test_verify_modes(cli, rig, files, mode, small, large):
-    rig.write(extra=f"verify = {mode}\n")
+def test_verify_modes(cli, rig, files, settings, small, large):
+    rig.write(extra=f"{settings}\n")
     r = cli("--config", rig.ini, "upload", "--json", "--proposal", rig.proposal, "--dataset", "D",
             files, env=rig.env)
     assert r.code == ExitCode.OK, r.err + r.out
