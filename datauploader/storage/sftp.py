@@ -20,8 +20,9 @@
   checksum computed by the server (``sha1sum``, the fastest; ``remote_checksum`` may choose
   ``sha256sum`` or ``md5sum``) where remote commands are allowed (OpenSSH with a shell,
   ``rclone serve sftp``). For smaller files a command costs more than it proves (OpenSSH
-  starts a process for it, ~80 ms; SSH's MAC already protects the bytes on the way). ``verify = checksum`` asks the server for every file, ``reread`` reads
-  every file back, ``size`` checks sizes only.
+  starts a process for it, ~80 ms; SSH's MAC already protects the bytes on the way).
+  ``verify = checksum`` asks the server for every file, ``reread`` reads every file back,
+  ``size`` checks sizes only.
 * **Speed**: paramiko's transport thread reads the socket through ``_SSHSocket`` (one recv
   for many packets, no poll per call); AES-GCM is preferred (no separate MAC per packet).
 * **Never overwrite**: the temporary file is moved with the plain SFTP rename, which OpenSSH
