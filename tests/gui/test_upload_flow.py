@@ -34,7 +34,7 @@ def test_local_profile_upload_progress_history_and_report(qtbot, make_window, fi
     p = w.progress
     assert p.bar.value() == 1000
     assert p.files_label.text() == "13 / 13 files"
-    statuses = {p.model.row(i).status for i in range(p.model.rowCount())}
+    statuses = {p.model.file_row(i).status for i in range(p.model.rowCount())}
     assert p.model.rowCount() == 13 and statuses <= {"verified", "registered"}
     assert "completed" in p.log.toPlainText()
     p.show_only.setCurrentIndex(p.show_only.findText("Failed"))
