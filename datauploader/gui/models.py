@@ -45,12 +45,16 @@ class _TableModel(QAbstractTableModel):
 
 
 STATUS_ROLE = Qt.UserRole + 1  # the row's status, for filtering in C++
+# finished files the progress table keeps (about 1.7 KiB each); older ones give way, so that
+# a 500,000-file job does not fill memory with rows nobody scrolls to (the report has all)
+KEEP_DONE = 5000
 _DONE = ("verified", "registered", "skipped")
 _RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)
 
 
 class FileTableModel(QStandardItemModel):
-    """One row per file that has started; rows change in place as snapshots arrive.
+    """One row per file that has started (the newest ``keep_done`` of those finished); rows
+    change in place as snapshots arrive.
 
     Its cells live in Qt's own item model (C++), not behind a Python ``data()``: a view asks
     a table model for thousands of cells, row counts and roles a second, and each call into
@@ -60,11 +64,14 @@ class FileTableModel(QStandardItemModel):
 
     HEADERS = ("File", "Size", "Status", "Progress", "Checksum")
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, keep_done: int = KEEP_DONE):
         super().__init__(0, len(self.HEADERS), parent)
         self.setHorizontalHeaderLabels([self.tr(h) for h in self.HEADERS])
+        self.keep_done = keep_done
+        self.dropped = 0  # finished rows removed to keep the table (and memory) bounded
         self._rows: list[FileRow] = []
         self._index: dict[int, int] = {}  # task id → row
+        self._done = 0  # rows of files finished without error
 
     def tr(self, text: str) -> str:  # Qt's translation hook, per model class
         return QCoreApplication.translate(type(self).__name__, text)
@@ -72,16 +79,19 @@ class FileTableModel(QStandardItemModel):
     def clear(self) -> None:
         self._rows = []
         self._index = {}
+        self._done = self.dropped = 0
         self.removeRows(0, self.rowCount())
 
     def apply(self, rows) -> None:
         """Merge changed rows from a snapshot: new ones appended in one insert, the others
-        updated cell by cell where they changed."""
+        updated cell by cell where they changed. Beyond ``keep_done`` finished files the
+        oldest finished rows are dropped (files in progress and failed ones always stay)."""
         new = [r for r in rows if r.task_id not in self._index]
         for r in rows:
             i = self._index.get(r.task_id)
             if i is not None:
                 old, self._rows[i] = self._rows[i], r
+                self._done += (r.status in _DONE) - (old.status in _DONE)
                 self._fill(i, r, old)
         if new:
             first = len(self._rows)
@@ -89,7 +99,33 @@ class FileTableModel(QStandardItemModel):
             for k, r in enumerate(new):
                 self._index[r.task_id] = first + k
                 self._rows.append(r)
+                self._done += r.status in _DONE
                 self._fill(first + k, r, None)
+        # (a few hundred at a time: each removal costs Qt's views work over the whole table)
+        if self._done > self.keep_done + min(200, max(1, self.keep_done // 4)):
+            self._drop_oldest_done(self._done - self.keep_done)
+
+    def _drop_oldest_done(self, n: int) -> None:
+        """Remove the ``n`` oldest rows of finished files, in contiguous blocks."""
+        drop = []
+        for i, r in enumerate(self._rows):
+            if r.status in _DONE:
+                drop.append(i)
+                if len(drop) == n:
+                    break
+        blocks: list[list[int]] = []  # [first, count], top to bottom
+        for i in drop:
+            if blocks and blocks[-1][0] + blocks[-1][1] == i:
+                blocks[-1][1] += 1
+            else:
+                blocks.append([i, 1])
+        for first, count in reversed(blocks):  # bottom first: the indices above stay valid
+            self.removeRows(first, count)
+        gone = set(drop)
+        self._rows = [r for i, r in enumerate(self._rows) if i not in gone]
+        self._index = {r.task_id: i for i, r in enumerate(self._rows)}
+        self._done -= len(drop)
+        self.dropped += len(drop)
 
     def _fill(self, i: int, r: FileRow, old: FileRow | None) -> None:
         """Set the cells of row ``i`` that differ from ``old`` (None: a new row)."""

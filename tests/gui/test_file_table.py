@@ -76,3 +76,39 @@ def test_status_filter(qtbot):
     view.show_only.setCurrentIndex(2)
     view.model.apply([FileRow(2, "f2", 1, "failed", 0, error="gone")])
     assert view.filtered.rowCount() == 2
+
+
+def test_finished_rows_beyond_the_limit_give_way_to_new_ones(qapp):
+    m = FileTableModel(keep_done=4)  # drops once more than 5 are done, down to 4
+    m.apply([FileRow(0, "failed.raw", 1, "failed", 0, error="unreadable")])
+    m.apply([FileRow(i, f"f{i}", 1, "uploading", 0) for i in range(1, 8)])
+    assert m.rowCount() == 8 and m.dropped == 0
+    m.apply([FileRow(i, f"f{i}", 1, "verified", 1) for i in range(1, 6)])  # 5 done: kept
+    assert m.rowCount() == 8 and m.dropped == 0
+    m.apply([FileRow(6, "f6", 1, "verified", 1)])  # 6 done: the two oldest give way
+    assert m.dropped == 2
+    names = [m.index(r, 0).data() for r in range(m.rowCount())]
+    assert names == ["failed.raw", "f3", "f4", "f5", "f6", "f7"]
+    assert [m.file_row(r).relpath for r in range(m.rowCount())] == names
+    # rows still shown are still updated in place; failed and running ones never drop
+    m.apply([FileRow(7, "f7", 1, "failed", 0, error="gone"),
+             FileRow(8, "f8", 1, "uploading", 0)])
+    assert [m.index(r, 2).data() for r in (0, 5, 6)] == ["failed", "failed", "uploading"]
+    assert m.index(5, 0).data() == "f7" and m.index(6, 0).data() == "f8"
+
+
+def test_the_view_says_when_finished_rows_were_dropped(qtbot):
+    from datauploader.core.progress import JobSnapshot
+
+    view = ProgressView()
+    qtbot.addWidget(view)
+    view.model.keep_done = 2
+    view.start(1, "P / D")
+    rows = tuple(FileRow(i, f"f{i}", 1, "verified", 1) for i in range(5))
+    view.update_snapshot(JobSnapshot(
+        job_id=1, files_total=5, files_done=5, files_failed=0, bytes_total=5, bytes_done=5,
+        speed=1.0, eta=None, paused=False, finished=False, state="running", changed_rows=rows))
+    assert view.model.rowCount() == 2 and not view.dropped_note.isHidden()
+    assert "newest 2 finished files" in view.dropped_note.text()
+    view.start(2, "P / D2")
+    assert view.dropped_note.isHidden() and view.model.rowCount() == 0

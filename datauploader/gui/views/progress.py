@@ -202,6 +202,11 @@ class ProgressView(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(QLabel(self.tr("Show:")))
         buttons.addWidget(self.show_only)
+        self.dropped_note = QLabel()
+        self.dropped_note.setObjectName("droppedNote")
+        self.dropped_note.setStyleSheet("#droppedNote { color: #555; }")
+        self.dropped_note.hide()
+        buttons.addWidget(self.dropped_note)
         buttons.addStretch(1)
         buttons.addWidget(self.pause)
         buttons.addWidget(self.cancel)
@@ -223,6 +228,7 @@ class ProgressView(QWidget):
         self.job_id = job_id
         self.last = None
         self.model.clear()
+        self.dropped_note.hide()
         self.strip.hide()
         self.sync.setVisible(sync)
         self.sync.finish.setEnabled(True)
@@ -269,6 +275,11 @@ class ProgressView(QWidget):
             self.eta_label.setText(self.tr("watching") if not s.finished else "")
         if s.changed_rows:
             self.model.apply(s.changed_rows)
+            if self.model.dropped and self.dropped_note.isHidden():
+                self.dropped_note.setText(self.tr(
+                    "(the newest {0:,} finished files; the job's report in History lists "
+                    "every file)").format(self.model.keep_done))
+                self.dropped_note.show()
         for m in s.messages:
             self.append_log(m)
 
