@@ -578,7 +578,10 @@ class WebDAVStorage(StorageBackend):
     def _extra_algorithms(self, algorithm: str) -> tuple[str, ...]:
         """Hashes worth computing besides the job's: one the server states (the cheapest),
         else MD5 while its ETags are (or may be) MD5s; while the server's habits are still
-        unknown (the first files of a job), ADLER32 too (dCache's)."""
+        unknown (the first files of a job), ADLER32 too (dCache's). None where ``verify``
+        compares no server checksum (size, reread)."""
+        if self.verify_mode != "auto":
+            return ()
         stated = self._server_algs
         if stated:
             if algorithm in stated:
@@ -732,7 +735,8 @@ class WebDAVStorage(StorageBackend):
         if folder not in self._collections:
             self._ensure_collection(folder)
         headers = PUT_HEADERS
-        if item.size > SMALL_BODY and self._etag_is_md5 is None and not self._server_algs:
+        if item.size > SMALL_BODY and self._etag_is_md5 is None and not self._server_algs \
+                and self.verify_mode == "auto":
             # not known yet whether an MD5 of the whole file would be compared with anything
             self._probe(temp, folder)
         for attempt in (0, 1):

@@ -731,6 +731,20 @@ def test_md5_etags_are_learnt_before_a_large_first_file(stating_dav, tmp_path):
         storage.close()
 
 
+def test_size_and_reread_modes_hash_nothing_extra(stating_dav, tmp_path):
+    """verify = size | reread compares no server checksum: no MD5 of the content, no probe."""
+    server = stating_dav(etag="md5")
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 * MiB))
+    for mode, expected in (("size", "size"), ("reread", "sha256-reread")):
+        storage = WebDAVStorage(url=server.url, auth="none", verify=mode)
+        assert storage._extra_algorithms("sha256") == ()
+        assert _upload(storage, src, f"P/{mode}/big.bin").verified_by == expected
+        assert storage._etag_is_md5 is False and not storage._probed
+        assert server.files[f"/base/P/{mode}/big.bin"] == src.read_bytes()
+        storage.close()
+
+
 @pytest.mark.parametrize("dav", ["rclone", "nginx"], indirect=True)
 @pytest.mark.parametrize("mode, expected", [("size", "size"), ("reread", "sha256-reread")])
 def test_verify_size_and_reread(cli, dav, files, mode, expected):
