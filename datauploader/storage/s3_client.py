@@ -58,6 +58,7 @@ from datauploader.errors import (
     UsageError,
     UserFacingError,
 )
+from datauploader.storage.fastio import STALE_ERRORS, peer_closed
 from datauploader.storage.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, SigV4Signer, encode_query
 
 __all__ = [
@@ -346,31 +347,6 @@ class _HTTPConnection(_OneSend, http.client.HTTPConnection):
 
 class _HTTPSConnection(_OneSend, http.client.HTTPSConnection):
     response_class = _FastResponse
-
-
-def _peer_closed(sock) -> bool:
-    """True if an idle kept-alive socket was closed by the server (or has unexpected data)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    if not readable:
-        return False
-    try:
-        data = socket.socket.recv(sock, 1, socket.MSG_PEEK)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    if not data:
-        return True
-    # An idle plain-HTTP connection must not have anything to read; a TLS one may hold a
-    # session ticket or similar record, which the TLS layer deals with.
-    return not isinstance(sock, ssl.SSLSocket)
-
-
-_STALE_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
-                 http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 class _Response:
@@ -686,7 +662,7 @@ class S3Client:
         conn = self._get_conn(host)
         for attempt in (0, 1):
             reused = conn.sock is not None
-            if reused and _peer_closed(conn.sock):
+            if reused and peer_closed(conn.sock):
                 conn.close()
                 reused = False
             if conn.sock is None:
@@ -727,7 +703,7 @@ class S3Client:
             except _CallbackError as e:
                 conn.close()
                 raise e.__cause__ from None
-            except _STALE_ERRORS as e:
+            except STALE_ERRORS as e:
                 conn.close()
                 if attempt == 0 and reused and not reported:
                     continue  # a kept-alive connection the server had closed: once more

@@ -52,8 +52,8 @@ from datauploader.storage.s3_client import (
     S3TransientError,
     TLSCertificateError,
     WrongRegion,
-    _peer_closed,
 )
+from datauploader.storage.fastio import peer_closed
 from tests.servers.rclone_s3 import RcloneS3Server, free_port
 
 pytestmark = pytest.mark.integration
@@ -712,7 +712,7 @@ def test_server_closing_an_idle_connection_is_noticed(scripted):
     c.head_bucket("b")
     assert scripted.closed.wait(5)  # the server closed its end of the idle connection
     (conn,) = c._all_conns
-    assert _peer_closed(conn.sock)
+    assert peer_closed(conn.sock)
     c.head_bucket("b")  # replaced before sending: nothing is lost, nothing is sent twice
     assert len(scripted.requests) == 2 and scripted.connections == 2
 
