@@ -48,7 +48,31 @@ def new_hasher(algorithm: str):
         return _ZlibChecksum("crc32", zlib.crc32, 0)
     if algorithm == "adler32":
         return _ZlibChecksum("adler32", zlib.adler32, 1)
+    if algorithm == "sha1":  # what servers state or compute (not a job algorithm)
+        return hashlib.sha1(usedforsecurity=False)
     raise ValueError(f"unknown checksum algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+class HashingSink:
+    """Receives a download in pieces (``sink(view)``), hashing and counting them; raises
+    CancelledError once ``cancel`` is set. ``result()``: (hex checksum, length)."""
+
+    __slots__ = ("_h", "_cancel", "n")
+
+    def __init__(self, algorithm: str, cancel=None):
+        self._h = new_hasher(algorithm)
+        self._cancel = cancel
+        self.n = 0
+
+    def __call__(self, view) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            from datauploader.errors import CancelledError
+            raise CancelledError()
+        self._h.update(view)
+        self.n += len(view)
+
+    def result(self) -> tuple[str, int]:
+        return self._h.hexdigest(), self.n
 
 
 def checksum_bytes(data, algorithm: str = DEFAULT_ALGORITHM) -> str:

@@ -54,7 +54,7 @@ import time
 import uuid
 from urllib.parse import quote
 
-from datauploader.checksums import new_hasher
+from datauploader.checksums import HashingSink, new_hasher
 from datauploader.core.keys import RULES
 from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
@@ -74,13 +74,6 @@ POLL = 0.2  # seconds between progress polls of a running copy
 STOP_WAIT = 10.0  # seconds a stopped job gets to wind down
 COMPARABLE = ("md5", "sha1", "sha256", "crc32")  # rclone hashes we can compute too
 SECRET_HINTS = ("pass", "secret", "token", "key_pem", "private_key", "client_key")
-
-
-def _hasher(algorithm: str):
-    if algorithm == "sha1":
-        import hashlib
-        return hashlib.sha1(usedforsecurity=False)
-    return new_hasher(algorithm)
 
 
 def check_version(info: dict, binary: str) -> tuple[int, ...]:
@@ -503,15 +496,7 @@ class RcloneStorage(StorageBackend):
             quote(p, safe="") for p in key.split("/") if p)
 
     def _read_back(self, key: str, algorithm: str, cancel) -> tuple[str, int]:
-        h = _hasher(algorithm)
-        n = [0]
-
-        def take(view):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError()
-            h.update(view)
-            n[0] += len(view)
-
+        take = HashingSink(algorithm, cancel)
         rcd = self._rcd()
         try:
             status = rcd.get(self._served_path(key), take)
@@ -521,7 +506,7 @@ class RcloneStorage(StorageBackend):
         if status != 200:
             raise FileError(f"rclone could not read {key} back from {self.remote} "
                             f"(HTTP {status}).")
-        return h.hexdigest(), n[0]
+        return take.result()
 
     def _remote_item(self, key: str, hash_type: str | None) -> dict | None:
         opt = {"showHash": bool(hash_type), "hashTypes": [hash_type] if hash_type else []}
@@ -631,7 +616,7 @@ class RcloneStorage(StorageBackend):
         try:
             with ctx.open_source(item) as src:
                 size = src.size
-                extra = _hasher(hash_type) if hash_type and hash_type != item.algorithm else None
+                extra = new_hasher(hash_type) if hash_type and hash_type != item.algorithm else None
                 if size < ASYNC_FROM:
                     # hashed first: a file that changes is never sent
                     self._hash_file(src, extra, ctx.cancel, None)
@@ -763,7 +748,7 @@ class RcloneStorage(StorageBackend):
         where = self.location(item.key)
         hash_type = self._hash()
         with ctx.open_source(item) as src:
-            extra = _hasher(hash_type) if hash_type and hash_type != item.algorithm else None
+            extra = new_hasher(hash_type) if hash_type and hash_type != item.algorithm else None
             self._hash_file(src, extra, ctx.cancel, None)
             checksum = src.finish()
             size = src.read_bytes

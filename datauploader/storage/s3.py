@@ -30,7 +30,7 @@ import math
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from datauploader.checksums import new_hasher
+from datauploader.checksums import HashingSink
 from datauploader.core.keys import RULES
 from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, FileChangedError, RemoteExistsError,
@@ -144,17 +144,9 @@ class S3Storage(StorageBackend):
                             metadata=dict(info.metadata))
 
     def read_checksum(self, key: str, algorithm: str, cancel=None) -> tuple[str, int]:
-        h = new_hasher(algorithm)
-        n = [0]
-
-        def take(view):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError()
-            h.update(view)
-            n[0] += len(view)
-
+        take = HashingSink(algorithm, cancel)
         self.client.get_object(self.bucket, key, take)
-        return h.hexdigest(), n[0]
+        return take.result()
 
     def close(self) -> None:
         with self._pool_lock:

@@ -51,7 +51,7 @@ from collections import deque
 
 import paramiko
 
-from datauploader.checksums import new_hasher
+from datauploader.checksums import HashingSink, new_hasher
 from datauploader.core.keys import RULES
 from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
@@ -84,13 +84,6 @@ _CONNECTION_ERRORS = (EOFError, paramiko.SSHException, ConnectionError, TimeoutE
 
 class _Restart(Exception):
     """The partial temporary file cannot be continued: start this file afresh."""
-
-
-def _new_hasher(algorithm: str):
-    if algorithm == "sha1":
-        import hashlib
-        return hashlib.sha1(usedforsecurity=False)
-    return new_hasher(algorithm)
 
 
 class _SSHSocket:
@@ -847,7 +840,7 @@ class SFTPStorage(StorageBackend):
             if offset > src.size:
                 raise _Restart("the partial file on the server is longer than the file")
             ralg = self._remote_algorithm(item.algorithm, src.size, resuming=offset > 0)
-            extra = _new_hasher(ralg) if ralg and ralg != item.algorithm else None
+            extra = new_hasher(ralg) if ralg and ralg != item.algorithm else None
             if offset:
                 self._rehash_prefix(conn, src, ctx, temp, offset, ralg, extra)
                 wire = conn.wire
@@ -1074,13 +1067,7 @@ class SFTPStorage(StorageBackend):
     def _read_back(self, conn: _Connection, path: str, algorithm: str,
                    cancel: threading.Event | None, size: int | None = None) -> tuple[str, int]:
         """(checksum, length) of the remote file; ``size``, when known, saves a stat."""
-        h = _new_hasher(algorithm)
-
-        def take(data):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError()
-            h.update(data)
-
+        take = HashingSink(algorithm, cancel)
         try:
             with conn.sftp.open(path, "rb", bufsize=0) as f:
                 if size is None:
@@ -1090,7 +1077,7 @@ class SFTPStorage(StorageBackend):
                                     step=max(4096, min(32768, room)))
         except (*_CONNECTION_ERRORS, OSError) as e:
             raise self._failure(conn, e, path, "reading back") from e
-        return h.hexdigest(), n
+        return take.result()[0], n
 
     def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
         conn = self._conn()
@@ -1098,7 +1085,7 @@ class SFTPStorage(StorageBackend):
         where = self.location(item.key)
         with ctx.open_source(item) as src:
             ralg = self._remote_algorithm(item.algorithm, src.size, resuming=False)
-            extra = _new_hasher(ralg) if ralg and ralg != item.algorithm else None
+            extra = new_hasher(ralg) if ralg and ralg != item.algorithm else None
             buf = bytearray(CHUNK)
             while True:
                 n = src.readinto(buf)

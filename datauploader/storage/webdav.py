@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import http.client
 import logging
 import posixpath
@@ -45,7 +44,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote, urlsplit
 
 from datauploader import __version__
-from datauploader.checksums import new_hasher
+from datauploader.checksums import HashingSink, new_hasher
 from datauploader.core.keys import RULES
 from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
@@ -76,10 +75,6 @@ _ALGS = {"sha-256": "sha256", "sha256": "sha256", "md5": "md5", "sha": "sha1", "
          "sha-1": "sha1", "adler32": "adler32", "adler-32": "adler32", "crc32": "crc32"}
 COMPUTABLE = ("sha256", "md5", "sha1", "adler32", "crc32")
 CHEAPEST_FIRST = ("crc32", "adler32", "sha1", "sha256", "md5")  # to compute, of what is stated
-
-
-def _hasher(algorithm: str):
-    return hashlib.sha1(usedforsecurity=False) if algorithm == "sha1" else new_hasher(algorithm)
 
 
 def parse_digest(value: str | None) -> dict[str, str]:
@@ -561,19 +556,11 @@ class WebDAVStorage(StorageBackend):
         return self._read_back(self._path(key), algorithm, cancel)
 
     def _read_back(self, path: str, algorithm: str, cancel) -> tuple[str, int]:
-        h = _hasher(algorithm)
-        n = [0]
-
-        def take(view):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError()
-            h.update(view)
-            n[0] += len(view)
-
+        take = HashingSink(algorithm, cancel)
         r = self._request("GET", path, on_data=take)
         if r.status != 200:
             raise self._fail(r, "reading back", unquote(path))
-        return h.hexdigest(), n[0]
+        return take.result()
 
     def _extra_algorithms(self, algorithm: str) -> tuple[str, ...]:
         """Hashes worth computing besides the job's: one the server states (the cheapest),
@@ -742,7 +729,7 @@ class WebDAVStorage(StorageBackend):
         for attempt in (0, 1):
             with ctx.open_source(item) as src:
                 size = src.size
-                extras = {a: _hasher(a) for a in self._extra_algorithms(item.algorithm)}
+                extras = {a: new_hasher(a) for a in self._extra_algorithms(item.algorithm)}
                 if size <= SMALL_BODY:
                     body = bytearray(size)
                     if src.readinto(body) != size:
@@ -831,7 +818,7 @@ class WebDAVStorage(StorageBackend):
         path = self._path(item.key)
         algs = [a for a in (*self._server_algs, "md5",
                             *remote.metadata.get("checksums", {})) if a in COMPUTABLE]
-        extras = {a: _hasher(a) for a in dict.fromkeys(algs) if a != item.algorithm}
+        extras = {a: new_hasher(a) for a in dict.fromkeys(algs) if a != item.algorithm}
         with ctx.open_source(item) as src:
             buf = bytearray(CHUNK)
             for _ in self._hash_local(src, extras, buf, None, src.size):
