@@ -15,7 +15,6 @@ through psutil).
 from __future__ import annotations
 
 import abc
-
 import datetime as dt
 import ipaddress
 import os
@@ -26,7 +25,12 @@ from pathlib import Path
 
 import psutil
 
-from tests.servers.rclone_s3 import free_port
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 class LoopbackServer(abc.ABC):

@@ -18,21 +18,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.servers.loopback import LoopbackServer, free_port
+
+__all__ = ["RcloneS3Server", "find_rclone", "free_port", "random_bucket_name"]
 
 DEFAULT_ACCESS_KEY = "DUTESTACCESSKEY"
 DEFAULT_SECRET_KEY = "du-test-secret-key-0123456789"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def find_rclone() -> str:
@@ -55,8 +49,10 @@ def random_bucket_name(prefix: str = "t") -> str:
     return f"{prefix}-{secrets.token_hex(6)}"
 
 
-class RcloneS3Server:
+class RcloneS3Server(LoopbackServer):
     """``rclone serve s3`` over a local folder; see the module docstring."""
+
+    name = "rclone serve s3"
 
     def __init__(self, root: str | os.PathLike, *, access_key: str = DEFAULT_ACCESS_KEY,
                  secret_key: str = DEFAULT_SECRET_KEY, port: int | None = None,
@@ -65,25 +61,21 @@ class RcloneS3Server:
                  bucket: str | None = "test-bucket"):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        # its log and configuration beside the root: everything in the root is a bucket
+        super().__init__(self.root.parent, port=port, host=host, start_timeout=start_timeout)
         self.bucket = bucket  # a default bucket (a folder made before the server starts)
         if bucket:
             (self.root / bucket).mkdir(exist_ok=True)
         self.access_key = access_key
         self.secret_key = secret_key
-        self.host = host
-        self.port = port
         self.cert = cert
         self.key = key
         self.extra_args = tuple(extra_args)
-        self.start_timeout = start_timeout
         self.rclone = find_rclone()
-        self.proc: subprocess.Popen | None = None
         self.log_path = self.root.parent / f"rclone-s3-{id(self)}.log"
         self._config_path = self.root.parent / f"rclone-s3-{id(self)}.conf"
         self._config_path.write_text("")  # no user configuration, no "not found" notice
         self._boto3 = None
-
-    # ---- properties
 
     @property
     def scheme(self) -> str:
@@ -95,19 +87,7 @@ class RcloneS3Server:
             raise RuntimeError("the server has not been started")
         return f"{self.scheme}://{self.host}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    # ---- life cycle
-
-    def _command(self) -> list[str]:
+    def command(self) -> list[str]:
         cmd = [
             self.rclone, "serve", "s3",
             "--config", str(self._config_path),
@@ -122,75 +102,6 @@ class RcloneS3Server:
         cmd += list(self.extra_args)
         cmd.append(str(self.root))
         return cmd
-
-    def start(self) -> "RcloneS3Server":
-        if self.running:
-            return self
-        fixed_port = self.port is not None
-        attempts = 1 if fixed_port else 3
-        for attempt in range(attempts):
-            if not fixed_port:
-                self.port = free_port(self.host)
-            with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL)
-            if self._wait_ready():
-                return self
-            failed_log = self.log()
-            self._stop_process()
-            if "address already in use" not in failed_log or fixed_port:
-                break
-            if not fixed_port:
-                self.port = None
-        raise RuntimeError(f"rclone serve s3 did not start on {self.host}:{self.port}; its log:\n"
-                           + self.log()[-3000:])
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.start_timeout
-        delay = 0.005
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return True
-            except OSError:
-                time.sleep(delay)  # short polling, not a fixed wait
-                delay = min(delay * 2, 0.1)
-        return False
-
-    def _stop_process(self, timeout: float = 5.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        """Stop the server (the port stays reserved in ``self.port`` for start())."""
-        self._stop_process()
-
-    def kill(self) -> None:
-        """Stop it abruptly (SIGKILL): for tests of a server dying mid-transfer."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.proc = None
-
-    def restart(self) -> "RcloneS3Server":
-        self.stop()
-        return self.start()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ---- buckets and cross-checks
 
