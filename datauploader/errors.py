@@ -100,6 +100,47 @@ class UnreachableError(TransientError, UserFacingError):
     exit_code = ExitCode.UNREACHABLE
 
 
+def network_reason(e: BaseException, host: str = "") -> str:
+    """A network failure in plain words ("connection refused", "no answer in time" …)."""
+    import http.client
+    import socket
+    import ssl
+
+    if isinstance(e, socket.gaierror):
+        return f"the host name {host} could not be resolved" if host else \
+            "the host name could not be resolved"
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, (TimeoutError, socket.timeout)):
+        return "no answer in time"
+    if isinstance(e, (http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError,
+                      EOFError)):
+        return "the server closed the connection"
+    if isinstance(e, ConnectionResetError):
+        return "the connection was reset"
+    if isinstance(e, (BrokenPipeError, ConnectionAbortedError)):
+        return "the connection was broken"
+    if isinstance(e, http.client.HTTPException):
+        return f"the answer was cut short or malformed ({type(e).__name__})"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror[0].lower() + e.strerror[1:]
+    return str(e) or type(e).__name__
+
+
+def unreachable(server: str, e: BaseException, connecting: bool, host: str = "",
+                reason: str | None = None) -> UnreachableError:
+    """The error for a server that could not be reached (``connecting``) or that dropped the
+    connection; ``server`` names it ("the S3 server at https://…")."""
+    reason = reason or network_reason(e, host)
+    if connecting:
+        msg = (f"Cannot reach {server}: {reason}. Check the address and the network; the job "
+               "can be resumed.")
+    else:
+        msg = (f"The connection to {server} failed: {reason}. The transfer can be retried; the "
+               "job can be resumed.")
+    return UnreachableError(msg, details=f"{type(e).__name__}: {e}")
+
+
 class FileError(UserFacingError):
     """One file could not be uploaded; the others carry on."""
 

@@ -57,6 +57,7 @@ from datauploader.errors import (
     UnreachableError,
     UsageError,
     UserFacingError,
+    unreachable,
 )
 from datauploader.storage.fastio import STALE_ERRORS, peer_closed
 from datauploader.storage.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, SigV4Signer, encode_query
@@ -524,32 +525,12 @@ class S3Client:
     # ---- errors
 
     def _unreachable(self, e: BaseException, connecting: bool = False) -> UnreachableError:
-        if isinstance(e, socket.gaierror):
-            reason = f"the host name {self._host} could not be resolved"
-        elif isinstance(e, ConnectionRefusedError):
-            reason = "connection refused"
-        elif isinstance(e, (TimeoutError, socket.timeout)):
+        reason = None
+        if isinstance(e, (TimeoutError, socket.timeout)):
             t = self.connect_timeout if connecting else self.read_timeout
             reason = f"no answer within {t:g} seconds"
-        elif isinstance(e, (http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-            reason = "the server closed the connection"
-        elif isinstance(e, ConnectionResetError):
-            reason = "the connection was reset"
-        elif isinstance(e, (BrokenPipeError, ConnectionAbortedError)):
-            reason = "the connection was broken"
-        elif isinstance(e, http.client.HTTPException):
-            reason = f"the answer was cut short or malformed ({type(e).__name__})"
-        elif isinstance(e, OSError) and e.strerror:
-            reason = e.strerror[0].lower() + e.strerror[1:]
-        else:
-            reason = str(e) or type(e).__name__
-        if connecting:
-            msg = (f"Cannot reach the S3 server at {self.endpoint_url}: {reason}. "
-                   "Check the address and the network; the job can be resumed.")
-        else:
-            msg = (f"The connection to the S3 server at {self.endpoint_url} failed: {reason}. "
-                   "The transfer can be retried; the job can be resumed.")
-        return UnreachableError(msg, details=f"{type(e).__name__}: {e}")
+        return unreachable(f"the S3 server at {self.endpoint_url}", e, connecting, self._host,
+                           reason)
 
     def _raise_for(self, resp: _Response, op: str, bucket: str, key: str | None,
                    access_key: str):

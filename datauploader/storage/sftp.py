@@ -57,7 +57,7 @@ from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
                                  PermissionDeniedError, RemoteExistsError, StorageFullError,
                                  TransientError, UnreachableError, UnsafeKeyError,
-                                 UserFacingError, VerificationError)
+                                 UserFacingError, VerificationError, unreachable)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
                                        TransferItem, UploadResult)
 from datauploader.storage.fastio import hashed_chunks
@@ -500,21 +500,7 @@ class SFTPStorage(StorageBackend):
         return f"{self.host}:{self.port}"
 
     def _unreachable(self, e: BaseException, connecting: bool) -> UnreachableError:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e) or
-                                                                           type(e).__name__)
-        if isinstance(e, socket.gaierror):
-            reason = f"the host name {self.host} could not be resolved"
-        elif isinstance(e, (TimeoutError, socket.timeout)):
-            reason = "no answer in time"
-        elif isinstance(e, EOFError):
-            reason = "the server closed the connection"
-        if connecting:
-            msg = (f"Cannot reach the SFTP server {self._where}: {reason}. Check the address and "
-                   "the network; the job can be resumed.")
-        else:
-            msg = (f"The connection to the SFTP server {self._where} failed: {reason}. The "
-                   "transfer can be retried; the job can be resumed.")
-        return UnreachableError(msg, details=f"{type(e).__name__}: {e}")
+        return unreachable(f"the SFTP server {self._where}", e, connecting, self.host)
 
     def _open_transport(self) -> paramiko.Transport:
         """TCP + SSH key exchange + host-key check; no credentials offered yet."""

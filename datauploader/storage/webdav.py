@@ -37,7 +37,6 @@ import binascii
 import http.client
 import logging
 import posixpath
-import socket
 import ssl
 import threading
 import xml.etree.ElementTree as ET
@@ -50,7 +49,7 @@ from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
                                  PermissionDeniedError, RemoteExistsError, StorageFullError,
                                  TransientError, UnreachableError, UnsafeKeyError,
-                                 UserFacingError, VerificationError)
+                                 UserFacingError, VerificationError, unreachable)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
                                        TransferItem, UploadResult)
 from datauploader.storage.fastio import STALE_ERRORS, Connection, hashed_chunks
@@ -292,26 +291,7 @@ class WebDAVStorage(StorageBackend):
             raise self._unreachable(e, connecting=True) from e
 
     def _unreachable(self, e: BaseException, connecting: bool = False) -> UnreachableError:
-        if isinstance(e, socket.gaierror):
-            reason = f"the host name {self._host} could not be resolved"
-        elif isinstance(e, (TimeoutError, socket.timeout)):
-            reason = "no answer in time"
-        elif isinstance(e, ConnectionRefusedError):
-            reason = "connection refused"
-        elif isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                            ssl.SSLEOFError)):
-            reason = "the server closed the connection"
-        elif isinstance(e, OSError) and e.strerror:
-            reason = e.strerror
-        else:
-            reason = str(e) or type(e).__name__
-        if connecting:
-            msg = (f"Cannot reach the WebDAV server at {self._origin}: {reason}. Check the address "
-                   "and the network; the job can be resumed.")
-        else:
-            msg = (f"The connection to the WebDAV server at {self._origin} failed: {reason}. The "
-                   "transfer can be retried; the job can be resumed.")
-        return UnreachableError(msg, details=f"{type(e).__name__}: {e}")
+        return unreachable(f"the WebDAV server at {self._origin}", e, connecting, self._host)
 
     def _head(self, method: str, path: str, headers: dict | None, length: int | None) -> bytes:
         """A request's head; ``length``: its Content-Length (None: none, and none needed)."""
