@@ -41,6 +41,9 @@ class BytesSent:
     job_id: int
     task_id: int
     nbytes: int
+    # bytes an earlier attempt left on the server, counted as done now but not sent now
+    # (negative: that credit withdrawn, the file starts afresh)
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,10 @@ class _FileContext(TransferContext):
                 run.bytes_sent += nbytes
             run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
 
+    def resumed(self, nbytes: int) -> None:
+        if nbytes:
+            self._run.bus.emit(BytesSent(self._run.job.id, self._task.id, nbytes, resumed=True))
+
     def open_source(self, item: TransferItem) -> SourceReader:
         return self._run.engine.source_factory(item.path, item.algorithm)
 

@@ -70,6 +70,10 @@ class TransferContext:
         """Account for bytes put on the wire; blocks for the bandwidth limit and while paused;
         raises CancelledError when the job is cancelled."""
 
+    def resumed(self, nbytes: int) -> None:
+        """Account for bytes an earlier attempt left on the server (progress shows them as
+        done; they are not sent, so no bandwidth); negative to withdraw them."""
+
     def open_source(self, item: TransferItem) -> SourceReader:
         return SourceReader(item.path, item.algorithm)
 

@@ -837,16 +837,22 @@ class SFTPStorage(StorageBackend):
                     if conn.transport.is_active():
                         raise _Restart(f"the partial file cannot be reopened ({e})")
                     raise self._failure(conn, e, temp, "reopening") from e
+                ctx.resumed(offset)  # progress: the part already there counts as done
             try:
-                checksum, size, remote_size, target_free = self._write(
-                    conn, src, ctx, handle, offset, temp, target, extra,
-                    stat_target=not conn.rename_refuses_existing and not ralg)
-            except BaseException:
-                self._abandon(conn, handle)
+                try:
+                    checksum, size, remote_size, target_free = self._write(
+                        conn, src, ctx, handle, offset, temp, target, extra,
+                        stat_target=not conn.rename_refuses_existing and not ralg)
+                except BaseException:
+                    self._abandon(conn, handle)
+                    raise
+                verified = self._verify(conn, temp, size, remote_size, checksum,
+                                        item.algorithm,
+                                        extra.hexdigest() if extra is not None else None, ralg,
+                                        resumed=offset > 0, cancel=ctx.cancel)
+            except _Restart:
+                ctx.resumed(-offset)  # sent again from the start
                 raise
-        verified = self._verify(conn, temp, size, remote_size, checksum, item.algorithm,
-                                extra.hexdigest() if extra is not None else None, ralg,
-                                resumed=offset > 0, cancel=ctx.cancel)
         self._place(conn, temp, target, item, target_free)
         if offset:
             verified += f"; resumed at {offset}"

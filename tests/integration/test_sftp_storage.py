@@ -29,6 +29,7 @@ from datauploader.core.engine import Engine, EngineSettings, JobControls, datase
 from datauploader.core.journal import Journal
 from datauploader.core.models import DatasetDefinition, TaskState
 from datauploader.core.planner import Planner
+from datauploader.core.progress import ProgressTracker
 from datauploader.core.retry import RetryPolicy
 from datauploader.core.source import SourceReader
 from datauploader.errors import AuthError, ExitCode, RemoteExistsError, UnsafeKeyError
@@ -459,8 +460,55 @@ def test_a_damaged_partial_file_is_started_afresh(sshd_server, tmp_path):  # noq
     (partial,) = temp_files(sshd_server.root / rig.proposal)
     with open(partial, "r+b") as f:  # bit rot on the server
         f.write(b"\0" * 100)
-    done = er.engine().run(job_id)
+    credits = []
+
+    class Credits(Subscriber):
+        def on_bytes(self, e, **kw):
+            if e.resumed:
+                credits.append(e.nbytes)
+
+    done = er.engine([Credits()]).run(job_id)
     assert done.state == "completed" and done.bytes_sent == len(content)
+    assert credits == []  # a partial file that differs never counts as done
+    rig.wait_identical(f"{rig.proposal}/D/one/vol.raw", content)
+    er.close()
+
+
+def test_a_resumed_file_shows_its_first_part_as_done(sshd_server, tmp_path):  # noqa: F811
+    """Progress of a continued file starts where the partial file on the server ends; only
+    the rest is sent (and counted in the speed)."""
+    rig = Rig("sshd", sshd_server, tmp_path)
+    data = tmp_path / "one"
+    data.mkdir()
+    content = os.urandom(10 * MiB)
+    (data / "vol.raw").write_bytes(content)
+    storage = rig.storage()
+    er = EngineRig(storage, tmp_path, data, rig.proposal)
+    job_id = er.job()
+    controls = JobControls()
+
+    class CancelEarly(Subscriber):
+        def on_bytes(self, e, **kw):
+            controls.cancel()
+
+    er.engine([CancelEarly()], workers=1).run(job_id, controls)
+    (partial,) = temp_files(sshd_server.root / rig.proposal)
+    already = partial.stat().st_size
+    assert 0 < already < len(content)
+    tracker = ProgressTracker()
+    firsts = []
+
+    class FirstRow(Subscriber):
+        def on_bytes(self, e, **kw):
+            if not firsts:
+                firsts.append(e)
+
+    done = er.engine([FirstRow(), tracker]).run(job_id)
+    assert done.state == "completed" and done.bytes_sent == len(content) - already
+    assert firsts[0].resumed and firsts[0].nbytes == already
+    (row,) = tracker.snapshot().changed_rows
+    assert row.status in ("verified", "registered") and row.sent == len(content)
+    assert row.verified_by.endswith(f"; resumed at {already}")
     rig.wait_identical(f"{rig.proposal}/D/one/vol.raw", content)
     er.close()
 
