@@ -56,7 +56,7 @@ class TerminalProgress(Subscriber):
         self.files_done = self.bytes_done = self.files_failed = 0
         self._rate = Rate(clock=clock)
         self._inflight: dict[int, int] = {}  # task → bytes sent in the current attempt
-        self._credited = 0  # resumed bytes: done, but not sent now (not in the speed)
+        self._moved = 0  # bytes put on the wire in this run: what the speed measures
         self._width = 0
         self._sync: SyncStatus | None = None
 
@@ -68,13 +68,12 @@ class TerminalProgress(Subscriber):
     def on_file_started(self, e: FileStarted, **kw) -> None:
         with self._lock:
             self._inflight[e.task_id] = e.resumed_bytes
-            self._credited += e.resumed_bytes
 
     def on_bytes(self, e: BytesSent, **kw) -> None:
         with self._lock:
             self._inflight[e.task_id] = self._inflight.get(e.task_id, 0) + e.nbytes
-            if e.resumed:
-                self._credited += e.nbytes
+            if not e.resumed:
+                self._moved += e.nbytes
         self._draw()
 
     def on_file_retrying(self, e: FileRetrying, **kw) -> None:
@@ -118,7 +117,7 @@ class TerminalProgress(Subscriber):
     def line(self) -> str:
         with self._lock:
             sent = self.bytes_done + sum(self._inflight.values())
-            self._rate.add(sent - self._credited)
+            self._rate.add(self._moved)
             speed = self._rate.per_second()
             pct = 100.0 * sent / self.bytes_total if self.bytes_total else 100.0
             eta = (self.bytes_total - sent) / speed if speed > 0 else None

@@ -82,7 +82,7 @@ class ProgressTracker(Subscriber):
         self.files_done = self.files_failed = 0
         self.bytes_verified = 0
         self._inflight = 0
-        self._credited = 0  # bytes counted as done that were not sent now (resumed files)
+        self._moved = 0  # bytes put on the wire in this run: what the speed measures
         self.paused = False
         self.finished = False
         self.state = "running"
@@ -98,7 +98,6 @@ class ProgressTracker(Subscriber):
             self.job_id = e.job_id
             self.files_total, self.bytes_total = e.files_total, e.bytes_total
             self.files_done, self.bytes_verified = e.files_done, e.bytes_done
-            self._credited = 0
             self._started = self._clock()
 
     def on_file_started(self, e: FileStarted, **kw) -> None:
@@ -109,7 +108,6 @@ class ProgressTracker(Subscriber):
             self._inflight -= f.sent
             f.status, f.sent, f.error = "uploading", e.resumed_bytes, ""
             self._inflight += f.sent
-            self._credited += e.resumed_bytes
             self._changed.add(e.task_id)
 
     def on_bytes(self, e: BytesSent, **kw) -> None:
@@ -119,8 +117,8 @@ class ProgressTracker(Subscriber):
                 f.sent += e.nbytes
                 self._changed.add(e.task_id)
             self._inflight += e.nbytes
-            if e.resumed:
-                self._credited += e.nbytes
+            if not e.resumed:
+                self._moved += e.nbytes
 
     def on_file_retrying(self, e: FileRetrying, **kw) -> None:
         with self._lock:
@@ -202,7 +200,9 @@ class ProgressTracker(Subscriber):
         with self._lock:
             now = self._clock()
             done = self.bytes_verified + max(0, self._inflight)
-            self._samples.append((now, done - self._credited))  # speed: what moved now
+            # speed: bytes on the wire, not those an earlier attempt left on the server nor
+            # files found already there
+            self._samples.append((now, self._moved))
             while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
                 self._samples.pop(0)
             (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
