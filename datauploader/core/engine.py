@@ -164,6 +164,9 @@ class _FileContext(TransferContext):
                 run.bytes_sent += nbytes
             run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
 
+    def bandwidth_limit(self) -> float | None:
+        return self._run.throttle.current_rate()
+
     def resumed(self, nbytes: int) -> None:
         if nbytes:
             self._run.bus.emit(BytesSent(self._run.job.id, self._task.id, nbytes, resumed=True))

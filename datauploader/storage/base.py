@@ -70,6 +70,11 @@ class TransferContext:
         """Account for bytes put on the wire; blocks for the bandwidth limit and while paused;
         raises CancelledError when the job is cancelled."""
 
+    def bandwidth_limit(self) -> float | None:
+        """The job's bandwidth limit now, in bytes/s (None: unlimited), for a backend whose
+        bytes move in another process (rclone), which must be told the limit."""
+        return None
+
     def resumed(self, nbytes: int) -> None:
         """Account for bytes an earlier attempt left on the server (progress shows them as
         done; they are not sent, so no bandwidth); negative to withdraw them."""

@@ -11,7 +11,8 @@ human-readable output.
 * **A file.** ``operations/copyfile`` from the local file (rclone reads it itself) while we
   read it once for our checksum and for the hash the remote can state. Large files run as
   ``_async`` jobs: ``core/stats`` bytes of the file's stats group are fed to ``ctx.sent``
-  every 200 ms (progress, bandwidth accounting, pause at file boundaries), and a cancel is
+  every 200 ms (progress, pause at file boundaries), the job's bandwidth limit is handed to
+  rcd (``core/bwlimit``, as its timetable changes), and a cancel is
   ``job/stop`` followed by a bounded wait. Small files are hashed first and copied with one
   synchronous call.
 * **Never overwrite.** The job lists its prefix first, and rcd runs with
@@ -404,6 +405,8 @@ class RcloneStorage(StorageBackend):
                               section=f"storage:{section}", key="rclone_flags") from None
         self._rcd_proc = _Rcd(self.binary, args, run_env, log_file)
         self._lock = threading.Lock()
+        self._bw_lock = threading.Lock()
+        self._bw: tuple = (None, None)  # (rcd process, the limit it was given)
         self._info: dict | None = None  # operations/fsinfo: hashes, features
 
     @classmethod
@@ -622,6 +625,7 @@ class RcloneStorage(StorageBackend):
                     self._hash_file(src, extra, ctx.cancel, None)
                     checksum = src.finish()
                     ctx.sent(0)  # pause and cancel before it starts
+                    self._apply_bwlimit(ctx)
                     self._call("operations/copyfile", params, timeout=3600,
                                doing=f"uploading {item.key}")
                     stats = self._call("core/stats", {"group": group}, timeout=60,
@@ -633,6 +637,20 @@ class RcloneStorage(StorageBackend):
             self._forget_group(group)
         want = checksum if hash_type == item.algorithm else (extra.hexdigest() if extra else None)
         return stats, size, checksum, want
+
+    def _apply_bwlimit(self, ctx: TransferContext) -> None:
+        """Hand the job's bandwidth limit to rcd, which moves the bytes (``core/bwlimit``:
+        one limit for all its transfers, as the job's limit is for all its workers); only
+        when it changed, or rcd was restarted."""
+        rate = ctx.bandwidth_limit()
+        rcd = self._rcd()
+        with self._bw_lock:
+            given = self._bw[1] if self._bw[0] is rcd.proc else None
+            if rate == given:
+                return  # (no job limit, none given: a --bwlimit in rclone_flags stays)
+            self._call("core/bwlimit", {"rate": f"{int(rate)}B" if rate else "off"},
+                       timeout=30, doing="setting the bandwidth limit")
+            self._bw = (rcd.proc, rate)
 
     def _forget_group(self, group: str) -> None:
         try:
@@ -685,6 +703,7 @@ class RcloneStorage(StorageBackend):
         reported = [0]
 
         def progress() -> dict:
+            self._apply_bwlimit(ctx)  # (a timetable may change the limit mid-file)
             stats = self._call("core/stats", {"group": group}, timeout=60,
                                doing="reading the progress") or {}
             done = int(stats.get("bytes") or 0)

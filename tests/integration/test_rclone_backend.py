@@ -193,10 +193,11 @@ class EngineRig:
                                        storage=self.storage.describe(), prefix=prefix,
                                        definition=d, files=plan.files, dataset_key=key)
 
-    def engine(self, subscribers=(), workers=2):
+    def engine(self, subscribers=(), workers=2, bandwidth_limit="off"):
         return Engine(self.journal, self.storage, self.catalogue,
                       EngineSettings(workers=workers, retry=RetryPolicy(attempts=2,
-                                                                        base_delay=0.1)),
+                                                                        base_delay=0.1),
+                                     bandwidth_limit=bandwidth_limit),
                       subscribers=subscribers, lock_dir=str(self.tmp / "locks"))
 
     def close(self):
@@ -240,6 +241,28 @@ def test_progress_reaches_the_engine_and_cancel_stops_rclone(webdav_server, tmp_
     assert done.state == "completed"
     assert sum(e.nbytes for e in rec.of(BytesSent)) == len(content)
     assert remote.disk("P/D/one/vol.raw").read_bytes() == content
+    er.close()
+
+
+def test_the_jobs_bandwidth_limit_holds_inside_a_file(webdav_server, tmp_path):  # noqa: F811
+    """rclone moves the bytes in its own process: it is given the job's limit (core/bwlimit),
+    so that one large file cannot run past it."""
+    remote = WebDAVRemote(webdav_server, tmp_path)
+    data = tmp_path / "one"
+    data.mkdir()
+    content = os.urandom(12 * MiB)
+    (data / "vol.raw").write_bytes(content)
+    storage = remote.storage(flags="--webdav-pacer-min-sleep 0")
+    er = EngineRig(storage, tmp_path, data)
+    job_id = er.job()
+    started = time.monotonic()
+    done = er.engine(bandwidth_limit="4M").run(job_id)
+    took = time.monotonic() - started
+    assert done.state == "completed"
+    assert remote.disk("P/D/one/vol.raw").read_bytes() == content
+    assert storage._rcd().call("core/bwlimit", {})["bytesPerSecond"] == 4 * MiB
+    # 12 MiB at 4 MiB/s (rclone allows a burst of a second or so): not in a blink
+    assert took >= 1.5, took
     er.close()
 
 
