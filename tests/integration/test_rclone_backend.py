@@ -206,12 +206,18 @@ class EngineRig:
         self.catalogue.close()
 
 
-def test_progress_reaches_the_engine_and_cancel_stops_rclone(webdav_server, tmp_path):  # noqa: F811
-    remote = WebDAVRemote(webdav_server, tmp_path)
+def _one_file(tmp_path, size: int):
+    """A folder "one" holding vol.raw of ``size`` random bytes: (folder, content)."""
     data = tmp_path / "one"
     data.mkdir()
-    content = os.urandom(24 * MiB)
+    content = os.urandom(size)
     (data / "vol.raw").write_bytes(content)
+    return data, content
+
+
+def test_progress_reaches_the_engine_and_cancel_stops_rclone(webdav_server, tmp_path):  # noqa: F811
+    remote = WebDAVRemote(webdav_server, tmp_path)
+    data, content = _one_file(tmp_path, 24 * MiB)
     storage = remote.storage(flags="--webdav-pacer-min-sleep 0 --bwlimit 6M")
     er = EngineRig(storage, tmp_path, data)
     job_id = er.job()
@@ -248,10 +254,7 @@ def test_the_jobs_bandwidth_limit_holds_inside_a_file(webdav_server, tmp_path): 
     """rclone moves the bytes in its own process: it is given the job's limit (core/bwlimit),
     so that one large file cannot run past it."""
     remote = WebDAVRemote(webdav_server, tmp_path)
-    data = tmp_path / "one"
-    data.mkdir()
-    content = os.urandom(12 * MiB)
-    (data / "vol.raw").write_bytes(content)
+    data, content = _one_file(tmp_path, 12 * MiB)
     storage = remote.storage(flags="--webdav-pacer-min-sleep 0")
     er = EngineRig(storage, tmp_path, data)
     job_id = er.job()

@@ -439,16 +439,15 @@ def test_cancel_keeps_the_partial_file_and_resume_appends_the_rest(rig, tmp_path
     er.close()
 
 
-def test_a_damaged_partial_file_is_started_afresh(sshd_server, tmp_path):  # noqa: F811
-    """The server's copy of the prefix differs from the file (checked with sha1sum): the
-    file is sent again from its start instead of appended to."""
-    rig = Rig("sshd", sshd_server, tmp_path)
+def _partial_upload(server, tmp_path):
+    """A 10 MiB file whose upload was cancelled after its first bytes: (rig, engine rig, job
+    id, content, the partial file on the server's disk)."""
+    rig = Rig("sshd", server, tmp_path)
     data = tmp_path / "one"
     data.mkdir()
     content = os.urandom(10 * MiB)
     (data / "vol.raw").write_bytes(content)
-    storage = rig.storage()
-    er = EngineRig(storage, tmp_path, data, rig.proposal)
+    er = EngineRig(rig.storage(), tmp_path, data, rig.proposal)
     job_id = er.job()
     controls = JobControls()
 
@@ -457,7 +456,14 @@ def test_a_damaged_partial_file_is_started_afresh(sshd_server, tmp_path):  # noq
             controls.cancel()
 
     er.engine([CancelEarly()], workers=1).run(job_id, controls)
-    (partial,) = temp_files(sshd_server.root / rig.proposal)
+    (partial,) = temp_files(server.root / rig.proposal)
+    return rig, er, job_id, content, partial
+
+
+def test_a_damaged_partial_file_is_started_afresh(sshd_server, tmp_path):  # noqa: F811
+    """The server's copy of the prefix differs from the file (checked with sha1sum): the
+    file is sent again from its start instead of appended to."""
+    rig, er, job_id, content, partial = _partial_upload(sshd_server, tmp_path)
     with open(partial, "r+b") as f:  # bit rot on the server
         f.write(b"\0" * 100)
     credits = []
@@ -477,22 +483,7 @@ def test_a_damaged_partial_file_is_started_afresh(sshd_server, tmp_path):  # noq
 def test_a_resumed_file_shows_its_first_part_as_done(sshd_server, tmp_path):  # noqa: F811
     """Progress of a continued file starts where the partial file on the server ends; only
     the rest is sent (and counted in the speed)."""
-    rig = Rig("sshd", sshd_server, tmp_path)
-    data = tmp_path / "one"
-    data.mkdir()
-    content = os.urandom(10 * MiB)
-    (data / "vol.raw").write_bytes(content)
-    storage = rig.storage()
-    er = EngineRig(storage, tmp_path, data, rig.proposal)
-    job_id = er.job()
-    controls = JobControls()
-
-    class CancelEarly(Subscriber):
-        def on_bytes(self, e, **kw):
-            controls.cancel()
-
-    er.engine([CancelEarly()], workers=1).run(job_id, controls)
-    (partial,) = temp_files(sshd_server.root / rig.proposal)
+    rig, er, job_id, content, partial = _partial_upload(sshd_server, tmp_path)
     already = partial.stat().st_size
     assert 0 < already < len(content)
     tracker = ProgressTracker()
