@@ -157,6 +157,8 @@ class Target:
                        f"path = {s.root / folder}\nkey_file = {s.client_key}\nuse_agent = no\n")
         if args.verify:
             storage += f"verify = {args.verify}\n"
+        for option in args.option:
+            storage += option.strip() + "\n"
         ini = run_dir / "datauploader.ini"
         ini.write_text(f"[settings]\ndefault_profile = b\nworkers = {args.workers}\n"
                        f"checksum = {args.checksum}\n\n[profile:b]\ncatalogue = local\n"
@@ -272,6 +274,9 @@ def parse_args(argv=None):
                    help="DataUploader's checksum algorithm (default sha256)")
     p.add_argument("--verify", default="",
                    help="DataUploader's storage 'verify' setting (default: the backend's)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="another setting for DataUploader's storage section, e.g. "
+                   "remote_checksum=md5 (repeatable)")
     p.add_argument("--sets", default="big,mid,small",
                    help="big (1 x 256 MiB), mid (1,000 x 256 KiB), small (5,000 x 4 KiB), "
                    "gib (1 x 1 GiB), one (1 x 4 KiB)")
@@ -313,7 +318,7 @@ def main(argv=None) -> int:
     log(machine)
     log(f"workdir {workdir}; workers/--transfers {args.workers}; repeat {args.repeat}; "
         f"targets {', '.join(args.targets)}; DataUploader checksum {args.checksum}, verify "
-        f"{args.verify or 'default'}")
+        f"{args.verify or 'default'}" + "".join(f", {o}" for o in args.option))
     runs_dir = workdir / "runs"
     sections = []
     all_runs: list[Run] = []
@@ -367,6 +372,7 @@ def main(argv=None) -> int:
         doc = {"machine": machine_info,
                "settings": {"workers": args.workers, "repeat": args.repeat,
                             "checksum": args.checksum, "verify": args.verify or "default",
+                            "options": args.option,
                             "targets": args.targets, "sets": [d.name for d in args.data_sets]},
                "summary": [{"target": t, "data_set": ds.name, "label": ds.label,
                             "tools": {s.tool: asdict(s) for s in summaries},

@@ -17,9 +17,9 @@
   reading it back).
 * **Verification**: always the size the server reports for the closed temporary file (from
   the STAT sent with the CLOSE, so it costs no round trip); for files from 8 MiB also a
-  checksum computed by the server (``sha1sum``, the fastest; ``remote_checksum`` may choose
-  ``sha256sum`` or ``md5sum``) where remote commands are allowed (OpenSSH with a shell,
-  ``rclone serve sftp``). For smaller files a command costs more than it proves (OpenSSH
+  checksum computed by the server where remote commands are allowed: ``sha1sum`` on OpenSSH
+  with a shell (the fastest there), ``md5sum`` on ``rclone serve sftp`` (which has the MD5
+  from the write, or from its backend); ``remote_checksum`` may choose another. For smaller files a command costs more than it proves (OpenSSH
   starts a process for it, ~80 ms; SSH's MAC already protects the bytes on the way).
   ``verify = checksum`` asks the server for every file, ``reread`` reads every file back,
   ``size`` checks sizes only.
@@ -48,8 +48,23 @@ import struct
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 
-import paramiko
+
+def _import_paramiko():
+    """paramiko's ssh_config support imports invoke, which brings asyncio and unittest.mock
+    along: 30 ms of every start, for ``Match exec`` lines DataUploader never reads (paramiko
+    catches the ImportError). The block holds for that one import; invoke stays importable."""
+    if "paramiko" in sys.modules or "invoke" in sys.modules:
+        return __import__("paramiko")
+    sys.modules["invoke"] = None
+    try:
+        return __import__("paramiko")
+    finally:
+        del sys.modules["invoke"]
+
+
+paramiko = _import_paramiko()
 
 from datauploader.checksums import HashingSink, new_hasher
 from datauploader.core.keys import RULES
@@ -425,7 +440,8 @@ class SFTPStorage(StorageBackend):
                "checksum for every file where allowed; reread: read every file back; size: the "
                "size only", default="auto", choices=("auto", "checksum", "reread", "size")),
         Option("remote_checksum", "checksum command on the server: auto (sha1sum, the "
-               "fastest, else the job's algorithm's, else md5sum), sha1, sha256, md5, or off",
+               "fastest on OpenSSH; md5sum on rclone serve sftp, which has the MD5 already), "
+               "sha1, sha256, md5, or off",
                default="auto", choices=("auto", "sha1", "sha256", "md5", "off")),
         Option("names", "file-name rules of the server: posix, windows, or portable",
                default="posix", choices=("posix", "windows", "portable")),
@@ -440,7 +456,8 @@ class SFTPStorage(StorageBackend):
                  known_hosts: KnownHosts | str = "", verify: str = "auto",
                  remote_checksum: str = "auto", names: str = "posix",
                  connect_timeout: float = 20.0, password: str | None = None,
-                 passphrase: str | None = None, storage_name: str | None = None):
+                 passphrase: str | Callable[[], str | None] | None = None,
+                 storage_name: str | None = None):
         self.host = host
         self.port = int(port)
         self.username = username
@@ -479,13 +496,18 @@ class SFTPStorage(StorageBackend):
         options.pop("password", None)
         options.pop("passphrase", None)
         endpoint = f"{options['host']}:{options.get('port', 22)}"
-        stored = ctx.secrets.get(service_name("sftp", endpoint), options["username"])
+        service = service_name("sftp", endpoint)
         if options.get("key_file"):
-            passphrase = stored or ctx.env.get("DATAUPLOADER_SFTP_PASSPHRASE") or None
+            # the keyring is asked only if the key turns out to need a passphrase: asking
+            # costs every start 30 ms (its import, a D-Bus round trip) for nothing otherwise
+            def passphrase():
+                return (ctx.secrets.get(service, options["username"]) or
+                        ctx.env.get("DATAUPLOADER_SFTP_PASSPHRASE") or None)
             password = ctx.env.get("DATAUPLOADER_SFTP_PASSWORD") or None
         else:
             passphrase = ctx.env.get("DATAUPLOADER_SFTP_PASSPHRASE") or None
-            password = stored or ctx.env.get("DATAUPLOADER_SFTP_PASSWORD") or None
+            password = (ctx.secrets.get(service, options["username"]) or
+                        ctx.env.get("DATAUPLOADER_SFTP_PASSWORD") or None)
         read = [user_known_hosts(ctx.env)]
         if options.get("known_hosts"):
             read.append(os.path.expanduser(options["known_hosts"]))
@@ -541,14 +563,26 @@ class SFTPStorage(StorageBackend):
         HostKeyChangedError if it is not trusted (front-ends call this before a job)."""
         self._open_transport().close()
 
+    def _read_key(self, passphrase: str | None):
+        return paramiko.PKey.from_path(self.key_file,
+                                       passphrase.encode("utf-8") if passphrase else None)
+
     def _load_key(self):
         if self._pkey is None:
             if not os.path.isfile(self.key_file):
                 raise UserFacingError(f"The private key file {self.key_file} does not exist; "
                                       "fix 'key_file' in the storage configuration.")
             try:
-                password = self._passphrase.encode("utf-8") if self._passphrase else None
-                self._pkey = paramiko.PKey.from_path(self.key_file, password)
+                try:
+                    self._pkey = self._read_key(None if callable(self._passphrase)
+                                                else self._passphrase)
+                except (paramiko.PasswordRequiredException, TypeError):
+                    if not callable(self._passphrase):
+                        raise
+                    self._passphrase = self._passphrase()  # now that one is needed
+                    if self._passphrase is None:
+                        raise
+                    self._pkey = self._read_key(self._passphrase)
             except (paramiko.PasswordRequiredException, TypeError) as e:
                 if self._passphrase is not None or (isinstance(e, TypeError) and
                                                     "password" not in str(e).lower()):
@@ -782,10 +816,12 @@ class SFTPStorage(StorageBackend):
         except (*_CONNECTION_ERRORS, OSError) as e:
             raise self._failure(conn, e, target, "writing") from e
 
-    def _remote_algorithm(self, algorithm: str, size: int, resuming: bool) -> str | None:
+    def _remote_algorithm(self, algorithm: str, size: int, resuming: bool,
+                          rclone: bool = False) -> str | None:
         """Which checksum command to run on the server (None: none). A resumed file is
         proven whole where the server can (its first part was sent by an earlier attempt);
-        otherwise ``verify`` decides: auto for files from 8 MiB, checksum for all."""
+        otherwise ``verify`` decides: auto for files from 8 MiB, checksum for all.
+        ``rclone``: the server is ``rclone serve sftp``."""
         if self.remote_checksum == "off":
             return None
         if not resuming and (self.verify_mode in ("reread", "size") or (
@@ -793,10 +829,14 @@ class SFTPStorage(StorageBackend):
             return None
         if self.remote_checksum != "auto":
             return None if self.remote_checksum in self._no_command else self.remote_checksum
-        # sha1sum first: coreutils' sha256sum reads 2.5 times slower (0.8 s per 256 MiB here,
-        # which the upload waits for), and SHA-1 proves the server's copy just as well: it
-        # is of the same bytes, read once, that the job's checksum is computed from
-        for choice in dict.fromkeys(("sha1", algorithm if algorithm in COMMANDS else "md5",
+        # OpenSSH: sha1sum first. coreutils' sha256sum reads 2.5 times slower (0.8 s per
+        # 256 MiB here, which the upload waits for), and SHA-1 proves the server's copy just
+        # as well: it is of the same bytes, read once, that the job's checksum is computed
+        # from. rclone serve: md5sum first, as rclone's own client does. rclone computes the
+        # MD5 while it writes (local disk) or has it from the backend (an S3 ETag), where
+        # SHA-1 means reading the whole file again, perhaps from a remote backend.
+        first = ("md5", "sha1") if rclone else ("sha1",)
+        for choice in dict.fromkeys((*first, algorithm if algorithm in COMMANDS else "md5",
                                      "md5")):
             if choice not in self._no_command:
                 return choice
@@ -825,7 +865,8 @@ class SFTPStorage(StorageBackend):
         with ctx.open_source(item) as src:
             if offset > src.size:
                 raise _Restart("the partial file on the server is longer than the file")
-            ralg = self._remote_algorithm(item.algorithm, src.size, resuming=offset > 0)
+            ralg = self._remote_algorithm(item.algorithm, src.size, resuming=offset > 0,
+                                          rclone=conn.is_rclone)
             extra = new_hasher(ralg) if ralg and ralg != item.algorithm else None
             if offset:
                 self._rehash_prefix(conn, src, ctx, temp, offset, ralg, extra)
@@ -1076,7 +1117,8 @@ class SFTPStorage(StorageBackend):
         target = self._remote(item.key)
         where = self.location(item.key)
         with ctx.open_source(item) as src:
-            ralg = self._remote_algorithm(item.algorithm, src.size, resuming=False)
+            ralg = self._remote_algorithm(item.algorithm, src.size, resuming=False,
+                                          rclone=conn.is_rclone)
             extra = new_hasher(ralg) if ralg and ralg != item.algorithm else None
             buf = bytearray(CHUNK)
             while True:
