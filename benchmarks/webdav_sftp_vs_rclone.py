@@ -9,12 +9,16 @@ Method: as ``benchmarks/s3_vs_rclone.py``, whose data sets, checks and report th
 
   ============  ===============================================================================
   webdav        ``rclone serve webdav --etag-hash MD5``, basic auth: a server that states each
-                file's checksum (as Nextcloud/ownCloud and dCache do, in their own headers)
-  webdav-plain  ``rclone serve webdav`` with opaque ETags: DataUploader reads every file back
-  sftp          ``rclone serve sftp``, key auth; it answers md5sum/sha256sum in-process
+                file's checksum (as Nextcloud/ownCloud and dCache do, in their own headers).
+                DataUploader computes an MD5 besides the job's checksum and compares it with
+                the ETag; rclone does not know the ETags are MD5s and checks sizes only
+  webdav-plain  ``rclone serve webdav`` with opaque ETags: both tools check sizes only
+  sftp          ``rclone serve sftp``, key auth; it answers md5sum in-process (from the MD5
+                it computed while writing), which both tools ask for (DataUploader for
+                files from 8 MiB, rclone for every file)
   sshd          OpenSSH's sshd: a checksum command starts a process on the server (~80 ms),
                 which ``rclone copy`` does for every file (md5sum) and DataUploader for files
-                from 8 MiB (sha256sum); needs ``openssh-server`` and /run/sshd
+                from 8 MiB (sha1sum); needs ``openssh-server`` and /run/sshd
   ============  ===============================================================================
 
 * Data sets (random bytes, made once in the work folder and reused): ``big`` 1 × 256 MiB,
@@ -47,7 +51,8 @@ Method: as ``benchmarks/s3_vs_rclone.py``, whose data sets, checks and report th
   the machine's cores: read the ratios, not the absolute speeds. No timed assertions: a report.
 
 Usage: ``python benchmarks/webdav_sftp_vs_rclone.py [--targets webdav,sftp] [--sets
-big,mid,small] [--repeat 3] [--workers 8] [--workdir DIR] [--json FILE] [--keep]``.
+big,mid,small] [--repeat 3] [--workers 8] [--checksum sha256] [--verify MODE]
+[--option KEY=VALUE] [--workdir DIR] [--json FILE] [--keep]``.
 """
 
 from __future__ import annotations

@@ -356,6 +356,7 @@ class Connection:
 
 
 CHUNK = 1 << 20
+DEPTH = 2  # buffers: chunks being read, hashed or sent at once (4 and 8 measured slower)
 _CRYPTO = ("md5", "sha1", "sha256")
 
 
@@ -363,8 +364,8 @@ def hashed_chunks(src, extras: dict, ctx, size: int, chunk: int = CHUNK):
     """Yield the next ``size`` bytes of ``src`` (a SourceReader) as memoryviews of at most
     ``chunk`` bytes, hashed on helper threads meanwhile (the reader's own checksum, and the
     hashers in ``extras`` {algorithm: hasher}); ``ctx.sent(n)`` before each chunk is yielded.
-    A view stays valid until the generator is resumed twice. Raises FileChangedError if the
-    file ends early."""
+    A view stays valid until the generator is resumed ``DEPTH`` times. Raises FileChangedError
+    if the file ends early."""
     from concurrent.futures import ThreadPoolExecutor
 
     from datauploader.errors import FileChangedError
@@ -384,12 +385,12 @@ def hashed_chunks(src, extras: dict, ctx, size: int, chunk: int = CHUNK):
     lanes = [(ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash"), own)]
     if heavy:
         lanes.append((ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash"), other))
-    bufs = (bytearray(min(chunk, size)), bytearray(min(chunk, size)))
-    pending: list = [(), ()]
+    bufs = tuple(bytearray(min(chunk, size)) for _ in range(DEPTH))
+    pending: list = [()] * DEPTH
     done = i = 0
     try:
         while done < size:
-            slot = i % 2
+            slot = i % DEPTH
             for f in pending[slot]:
                 f.result()
             view = memoryview(bufs[slot])[:min(chunk, size - done)]

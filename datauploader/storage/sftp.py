@@ -19,8 +19,9 @@
   the STAT sent with the CLOSE, so it costs no round trip); for files from 8 MiB also a
   checksum computed by the server where remote commands are allowed: ``sha1sum`` on OpenSSH
   with a shell (the fastest there), ``md5sum`` on ``rclone serve sftp`` (which has the MD5
-  from the write, or from its backend); ``remote_checksum`` may choose another. For smaller files a command costs more than it proves (OpenSSH
-  starts a process for it, ~80 ms; SSH's MAC already protects the bytes on the way).
+  from the write, or from its backend); ``remote_checksum`` may choose another. For smaller
+  files a command costs more than it proves (OpenSSH starts a process for it, ~80 ms; SSH's
+  MAC already protects the bytes on the way).
   ``verify = checksum`` asks the server for every file, ``reread`` reads every file back,
   ``size`` checks sizes only.
 * **Speed**: paramiko's transport thread reads the socket through ``_SSHSocket`` (one recv

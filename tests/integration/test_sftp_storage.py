@@ -325,7 +325,6 @@ def test_key_protected_by_a_passphrase(cli, sshd_server, files, tmp_path):  # no
     assert r.code == 0 and r.json["files_ok"] == 6
 
 
-
 def test_keyring_is_asked_for_a_passphrase_only_when_the_key_needs_one(sshd_server, tmp_path,  # noqa: F811
                                                                        files):
     """Reading the OS keyring costs every start its import and a D-Bus round trip: an
@@ -349,7 +348,7 @@ def test_keyring_is_asked_for_a_passphrase_only_when_the_key_needs_one(sshd_serv
         f.write(ssh_keypair(locked, passphrase="battery staple") + "\n")
     env = {"DATAUPLOADER_HOME": str(tmp_path / "home"), "HOME": str(rig.home)}
     options = dict(host="127.0.0.1", port=str(sshd_server.port), username=sshd_server.user,
-                   path=rig.path, use_agent="no")
+                   path=rig.path, use_agent=False)
     src = Path(files) / "a.h5"
 
     class Ctx(TransferContext):
@@ -359,8 +358,7 @@ def test_keyring_is_asked_for_a_passphrase_only_when_the_key_needs_one(sshd_serv
                                     (locked, "battery staple", 1)):
         secrets = Recording(stored)
         ctx = BuildContext(section="s", env=env, secrets=secrets, paths=resolve(env))
-        storage = SFTPStorage.from_config({**options, "key_file": str(key_file),
-                                           "use_agent": False}, ctx)
+        storage = SFTPStorage.from_config({**options, "key_file": str(key_file)}, ctx)
         key = f"{rig.proposal}/P{asked}/{src.name}"
         item = TransferItem(task_id=1, path=str(src), key=key, size=src.stat().st_size,
                             algorithm="sha256", job_uuid=uuid.uuid4().hex)
@@ -368,6 +366,7 @@ def test_keyring_is_asked_for_a_passphrase_only_when_the_key_needs_one(sshd_serv
         storage.close()
         assert len(secrets.asked) == asked
         rig.wait_identical(key, src.read_bytes())
+
 
 def test_unreachable_server_is_retried_then_resumable(cli, tmp_path, files, sshd_server):  # noqa: F811
     rig = Rig("sshd", sshd_server, tmp_path)
