@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from datauploader.core.keys import NameRules
 from datauploader.core.source import SourceReader
+from datauploader.errors import RemoteExistsError
 
 
 @dataclass(frozen=True)
@@ -149,3 +150,10 @@ class StorageBackend(ABC):
 
     def close(self) -> None:
         pass
+
+
+def other_content(where: str, why: str) -> RemoteExistsError:
+    """The error for a name taken by a file that is not the one being uploaded (``why``:
+    what differs); such a file is never overwritten."""
+    return RemoteExistsError(f"{where} already exists with other content ({why}); it was not "
+                             "overwritten.")

@@ -18,7 +18,7 @@ from datauploader.core.keys import RULES
 from datauploader.errors import (RemoteExistsError, StorageFullError, UserFacingError,
                                  VerificationError)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult)
+                                       TransferItem, UploadResult, other_content)
 
 CHUNK = 1 << 20
 TEMP_MARK = ".du-"
@@ -218,12 +218,10 @@ class FilesystemStorage(StorageBackend):
             checksum = src.finish()
             size = src.read_bytes
         if size != remote.size:
-            raise RemoteExistsError(f"{target} already exists with other content ({remote.size} "
-                                    f"bytes, the local file has {size}); it was not overwritten.")
+            raise other_content(target, f"{remote.size} bytes, the local file has {size}")
         theirs, _ = checksum_file(target, item.algorithm, cancel=ctx.cancel)
         if theirs != checksum:
-            raise RemoteExistsError(f"{target} already exists with other content (its "
-                                    f"{item.algorithm} differs); it was not overwritten.")
+            raise other_content(target, f"its {item.algorithm} differs")
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
                             verified_by=f"{item.algorithm}-compare", skipped=True)
 

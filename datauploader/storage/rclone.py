@@ -63,7 +63,7 @@ from datauploader.errors import (AuthError, CancelledError, ConfigError, FileCha
                                  StorageFullError, TransientError, UnreachableError,
                                  UserFacingError, VerificationError)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult)
+                                       TransferItem, UploadResult, other_content)
 from datauploader.storage.filesystem import _is_temp, _temp_name
 
 log = logging.getLogger(__name__)
@@ -772,8 +772,7 @@ class RcloneStorage(StorageBackend):
             checksum = src.finish()
             size = src.read_bytes
         if remote.size != size:
-            raise RemoteExistsError(f"{where} already exists with other content ({remote.size} "
-                                    f"bytes, the local file has {size}); it was not overwritten.")
+            raise other_content(where, f"{remote.size} bytes, the local file has {size}")
         want = checksum if hash_type == item.algorithm else (extra.hexdigest() if extra else None)
         stated = None
         if hash_type:
@@ -781,14 +780,12 @@ class RcloneStorage(StorageBackend):
             stated = self._stated_hash(found or {}, hash_type)
         if stated and want:
             if stated != want:
-                raise RemoteExistsError(f"{where} already exists with other content (its "
-                                        f"{hash_type} differs); it was not overwritten.")
+                raise other_content(where, f"its {hash_type} differs")
             how = f"remote-{hash_type}"
         else:
             got, n = self._read_back(item.key, item.algorithm, ctx.cancel)
             if (got, n) != (checksum, size):
-                raise RemoteExistsError(f"{where} already exists with other content (its "
-                                        f"{item.algorithm} differs); it was not overwritten.")
+                raise other_content(where, f"its {item.algorithm} differs")
             how = f"{item.algorithm}-reread"
         return UploadResult(size=size, checksum=checksum, location=where,
                             verified_by=f"already present ({how})", skipped=True)

@@ -36,7 +36,7 @@ from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, FileChangedError, RemoteExistsError,
                                  VerificationError)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult)
+                                       TransferItem, UploadResult, other_content)
 from datauploader.storage.s3_client import (Credentials, NoSuchUpload, PreconditionFailed,
                                             S3Client)
 
@@ -388,13 +388,11 @@ class S3Storage(StorageBackend):
                           checksum: str, md5_hex: str | None, composite: str | None) -> UploadResult:
         where = f"s3://{self.bucket}/{item.key}"
         if remote.size != size:
-            raise RemoteExistsError(f"{where} already exists with other content ({remote.size} "
-                                    f"bytes, the local file has {size}); it was not overwritten.")
+            raise other_content(where, f"{remote.size} bytes, the local file has {size}")
         how = None
         if remote.checksum and remote.algorithm == item.algorithm:
             if remote.checksum != checksum:
-                raise RemoteExistsError(f"{where} already exists with other content (its "
-                                        f"{item.algorithm} differs); it was not overwritten.")
+                raise other_content(where, f"its {item.algorithm} differs")
             how = f"recorded-{item.algorithm}"
         elif remote.etag and md5_hex and remote.etag == md5_hex:
             how = "etag-md5"

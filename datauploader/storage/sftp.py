@@ -75,7 +75,7 @@ from datauploader.errors import (AuthError, CancelledError, FileChangedError, Fi
                                  TransientError, UnreachableError, UnsafeKeyError,
                                  UserFacingError, VerificationError, unreachable)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult)
+                                       TransferItem, UploadResult, other_content)
 from datauploader.storage.fastio import hashed_chunks
 from datauploader.storage.filesystem import _is_temp, _temp_name
 from datauploader.storage.hostkeys import (HostKeyError, KnownHosts, user_known_hosts)
@@ -1133,21 +1133,18 @@ class SFTPStorage(StorageBackend):
             checksum = src.finish()
             size = src.read_bytes
         if remote.size != size:
-            raise RemoteExistsError(f"{where} already exists with other content ({remote.size} "
-                                    f"bytes, the local file has {size}); it was not overwritten.")
+            raise other_content(where, f"{remote.size} bytes, the local file has {size}")
         how = None
         if ralg:
             got = self._remote_hash(conn, target, ralg, size)
             if got is not None:
                 if got != (checksum if ralg == item.algorithm else extra.hexdigest()):
-                    raise RemoteExistsError(f"{where} already exists with other content (its "
-                                            f"{ralg} differs); it was not overwritten.")
+                    raise other_content(where, f"its {ralg} differs")
                 how = f"server-{ralg}"
         if how is None:
             got, n = self._read_back(conn, target, item.algorithm, ctx.cancel, size)
             if (got, n) != (checksum, size):
-                raise RemoteExistsError(f"{where} already exists with other content (its "
-                                        f"{item.algorithm} differs); it was not overwritten.")
+                raise other_content(where, f"its {item.algorithm} differs")
             how = f"{item.algorithm}-reread"
         return UploadResult(size=size, checksum=checksum, location=where,
                             verified_by=f"already present ({how})", skipped=True)

@@ -51,7 +51,7 @@ from datauploader.errors import (AuthError, CancelledError, FileChangedError, Fi
                                  TransientError, UnreachableError, UnsafeKeyError,
                                  UserFacingError, VerificationError, unreachable)
 from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult)
+                                       TransferItem, UploadResult, other_content)
 from datauploader.storage.fastio import STALE_ERRORS, Connection, hashed_chunks
 from datauploader.storage.filesystem import TEMP_SUFFIX, _is_temp, _temp_name
 
@@ -809,8 +809,7 @@ class WebDAVStorage(StorageBackend):
             checksum = src.finish()
             size = src.read_bytes
         if remote.size != size:
-            raise RemoteExistsError(f"{where} already exists with other content ({remote.size} "
-                                    f"bytes, the local file has {size}); it was not overwritten.")
+            raise other_content(where, f"{remote.size} bytes, the local file has {size}")
         sums = {a: h.hexdigest() for a, h in extras.items()}
         sums[item.algorithm] = checksum
         how = None
@@ -823,15 +822,13 @@ class WebDAVStorage(StorageBackend):
                     how = self._proof(self._stated(r.headers), _etag(r.headers.get("etag")),
                                       sums, where)
         except VerificationError:
-            raise RemoteExistsError(f"{where} already exists with other content (its checksum "
-                                    "differs); it was not overwritten.") from None
+            raise other_content(where, "its checksum differs") from None
         except _Suspect:
             how = None  # read back
         if how is None:
             got, n = self._read_back(path, item.algorithm, ctx.cancel)
             if (got, n) != (checksum, size):
-                raise RemoteExistsError(f"{where} already exists with other content (its "
-                                        f"{item.algorithm} differs); it was not overwritten.")
+                raise other_content(where, f"its {item.algorithm} differs")
             how = f"{item.algorithm}-reread"
         return UploadResult(size=size, checksum=checksum, location=where,
                             verified_by=f"already present ({how})", etag=remote.etag,
