@@ -123,9 +123,9 @@ def main() -> int:
 
     from PyQt5.QtWidgets import QApplication
 
+    from datauploader.app.paths import resolve
+    from datauploader.app.service import Service
     from datauploader.gui.mainwindow import MainWindow
-    from datauploader.paths import resolve
-    from datauploader.service import Service
 
     if os.environ.get("SWITCH"):
         sys.setswitchinterval(float(os.environ["SWITCH"]))

@@ -24,14 +24,15 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
+from datauploader.app.paths import resolve  # noqa: E402
+from datauploader.app.service import Service  # noqa: E402
 from datauploader.core.engine import JobControls  # noqa: E402
 from datauploader.core.models import DatasetDefinition, Mode  # noqa: E402
 from datauploader.events import Subscriber  # noqa: E402
-from datauploader.paths import resolve  # noqa: E402
-from datauploader.service import Service  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
 
 
 class Recorder(Subscriber):

@@ -15,6 +15,8 @@ Exit codes for the command line live here too, in one table, so that every front
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 
 class ExitCode:
     OK = 0
@@ -84,6 +86,22 @@ class AuthError(UserFacingError):
 
 class PermissionDeniedError(AuthError):
     """Authenticated, but not allowed to do this."""
+
+
+class UnknownHostKeyError(AuthError, metaclass=ABCMeta):
+    """A server presented a key this computer has never trusted (an SFTP host key). Front-ends
+    show ``host``, ``port``, ``key_type`` and ``fingerprint`` and call ``trust()`` only after an
+    explicit yes; ``trust_file`` is where it is then recorded."""
+
+    host: str
+    port: int
+    key_type: str
+    fingerprint: str
+    trust_file: str
+
+    @abstractmethod
+    def trust(self) -> None:
+        """Record the key as trusted (each kind of key knows where)."""
 
 
 class TransientError(DataUploaderError):
@@ -169,10 +187,6 @@ class StorageFullError(FileError, UserFacingError):
 
 class CatalogueError(UserFacingError):
     """The catalogue refused a request (validation, conflict)."""
-
-
-class JobIncompleteError(UserFacingError):
-    exit_code = ExitCode.INCOMPLETE
 
 
 class CancelledError(UserFacingError):

@@ -60,10 +60,10 @@ def main() -> int:
 
     from PyQt5.QtWidgets import QApplication
 
+    from datauploader.app.paths import resolve
+    from datauploader.app.service import Service
     from datauploader.gui.dialogs.settings import SettingsDialog
     from datauploader.gui.mainwindow import MainWindow, app_icon
-    from datauploader.paths import resolve
-    from datauploader.service import Service
 
     app = QApplication(sys.argv[:1])
     app.setWindowIcon(app_icon())

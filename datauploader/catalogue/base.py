@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from datauploader.storage.base import Option
+from datauploader.options import Option, keyring_service
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,11 @@ class Catalogue(ABC):
     #: whether users may create investigations/proposals from this tool
     can_create_investigations: ClassVar[bool] = False
 
+    @classmethod
+    def from_config(cls, options: dict, ctx) -> "Catalogue":
+        """Build from a section's parsed ``options`` (``ctx``: the service's BuildContext)."""
+        return cls(**options)
+
     def credential_fields(self) -> list[CredentialField]:
         """The login form's fields; empty when no login is needed. May ask the server (ICAT
         lists its authenticators and their keys)."""
@@ -99,8 +104,7 @@ class Catalogue(ABC):
 
     def keyring_service(self) -> str:
         """One OS-keyring service name per catalogue endpoint."""
-        from datauploader.credentials import service_name
-        return service_name(self.kind, self.describe())
+        return keyring_service(self.kind, self.describe())
 
     @abstractmethod
     def describe(self) -> str:
@@ -149,3 +153,12 @@ class Catalogue(ABC):
 
     def close(self) -> None:
         pass
+
+
+class SharesSession(ABC):
+    """Optional: a catalogue whose login a storage backend works in too (ICAT's session, in
+    which IDS stores the bytes). The service hands ``shared_session()`` to that storage."""
+
+    @abstractmethod
+    def shared_session(self):
+        """The logged-in session object (e.g. ``net.icat.ICATSession``)."""

@@ -21,12 +21,12 @@ import threading
 import time
 
 from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRecord, DatafileSpec,
-                                         DatasetRecord, DatasetSpec, Investigation)
-from datauploader.catalogue.icat_rest import ICATRest, quote, unwrap
-from datauploader.catalogue.webclient import HTTP_OPTIONS, tls_verify, where
+                                         DatasetRecord, DatasetSpec, Investigation, SharesSession)
 from datauploader.checksums import normalize
 from datauploader.errors import AuthError, CatalogueError, InputError, UserFacingError
-from datauploader.storage.base import Option
+from datauploader.net.icat import ICATSession, decode_checksum, encode_checksum, quote, unwrap
+from datauploader.net.webclient import HTTP_OPTIONS, tls_verify, where
+from datauploader.options import Option
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +37,7 @@ def icat_date(ts: float) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}+00:00"
 
 
-def encode_checksum(value: str, algorithm: str) -> str:
-    if algorithm == "crc32":
-        return normalize(value, "crc32")
-    return f"{algorithm}:{value}"
-
-
-def decode_checksum(text: str | None) -> tuple[str | None, str | None]:
-    """(value, algorithm) of a Datafile.checksum; a bare short hex string is IDS's CRC32."""
-    if not text:
-        return None, None
-    alg, sep, value = text.partition(":")
-    if sep:
-        return value, alg
-    if len(text) <= 8 and all(c in "0123456789abcdefABCDEF" for c in text):
-        return normalize(text, "crc32"), "crc32"
-    return text, None
-
-
-class ICATCatalogue(Catalogue):
+class ICATCatalogue(Catalogue, SharesSession):
     kind = "icat"
     OPTIONS = (
         Option("url", "address of the ICAT server (its REST API is under /icat)", required=True),
@@ -86,7 +68,8 @@ class ICATCatalogue(Catalogue):
                  timeout: float = 120.0, clock=time.monotonic):
         self.url = url.rstrip("/")
         self.verify = tls_verify(verify_tls, ca_bundle)
-        self.rest = ICATRest(self.url, verify=self.verify, timeout=timeout, clock=clock)
+        self.session = ICATSession(self.url, verify=self.verify, timeout=timeout,
+                                   facility=facility, datafile_format=datafile_format, clock=clock)
         self.facility = facility
         self.wanted_authenticators = [a.strip() for a in authenticators.split(",") if a.strip()]
         self.default_authenticator = authenticator
@@ -98,7 +81,6 @@ class ICATCatalogue(Catalogue):
         self.visit_id = visit_id
         self._lock = threading.RLock()  # caches; never held across a call
         self._reg_lock = threading.Lock()  # one registration at a time per catalogue
-        self._ids: dict[tuple, int] = {}  # (entity, name) → id of reference data
         self._param_types: dict[str, dict] | None = None
         self._known: dict[str, dict[str, tuple]] = {}  # dataset → name → (id, size, checksum, location)
 
@@ -107,7 +89,7 @@ class ICATCatalogue(Catalogue):
         return f"ICAT at {where(self.url)}"
 
     def _offered(self):
-        auths = self.rest.authenticators()
+        auths = self.session.authenticators()
         if self.wanted_authenticators:
             by = {a.mnemonic: a for a in auths}
             missing = [w for w in self.wanted_authenticators if w not in by]
@@ -148,54 +130,26 @@ class ICATCatalogue(Catalogue):
         if missing:
             raise AuthError(f"Logging in to {self.describe()} with '{plugin}' needs your "
                             f"{', '.join(missing)}.")
-        user = self.rest.login(plugin, [{k: credentials[k]} for k, _ in auth.keys])
+        user = self.session.login(plugin, [{k: credentials[k]} for k, _ in auth.keys])
         with self._lock:
             self._known.clear()  # another user may see other files
         return user
 
     def logout(self) -> None:
-        self.rest.logout()
+        self.session.logout()
 
-    # -- what the IDS storage needs ---------------------------------------------------------
+    # -- the session the IDS storage shares ---------------------------------------------------
+    def shared_session(self) -> ICATSession:
+        return self.session
+
     def session_id(self) -> str:
-        return self.rest.require_session()
-
-    def check_session(self) -> None:
-        self.rest.check_session()
-
-    # -- reference data ---------------------------------------------------------------------
-    def _facility_cond(self, alias: str) -> str:
-        return f" AND {alias}.facility.name = {quote(self.facility)}" if self.facility else ""
-
-    def _reference_id(self, entity: str, name: str, extra: str = "", what: str = "") -> int:
-        key = (entity, name, extra)
-        with self._lock:
-            if key in self._ids:
-                return self._ids[key]
-        scope = "" if entity == "Facility" else self._facility_cond("t")
-        rows = unwrap(self.rest.search(
-            f"SELECT t FROM {entity} t WHERE t.name = {quote(name)}{extra}{scope} ORDER BY t.id",
-            f"look up {what or entity}"), entity)
-        if not rows:
-            known = sorted({r["name"] for r in unwrap(self.rest.search(
-                f"SELECT t FROM {entity} t WHERE t.id > 0{scope} ORDER BY t.name LIMIT 0, 50",
-                f"list {what or entity}s"), entity)})
-            raise CatalogueError(f"{self.describe()} has no {what or entity} named '{name}'"
-                                 + (f"; it has: {', '.join(known)}." if known else "."))
-        with self._lock:
-            self._ids[key] = rows[0]["id"]
-        return rows[0]["id"]
-
-    def datafile_format_id(self, spec: str | None = None) -> int:
-        name, _, version = (spec or self.datafile_format).partition(":")
-        extra = f" AND t.version = {quote(version)}" if version else ""
-        return self._reference_id("DatafileFormat", name, extra, "datafile format")
+        return self.session.require_session()
 
     def _parameter_types(self) -> dict[str, dict]:
         if self._param_types is None:
-            rows = unwrap(self.rest.search_all(
+            rows = unwrap(self.session.search_all(
                 "SELECT pt FROM ParameterType pt WHERE pt.applicableToDataset = true"
-                f"{self._facility_cond('pt')} ORDER BY pt.id", "list the parameter types"),
+                f"{self.session.facility_cond('pt')} ORDER BY pt.id", "list the parameter types"),
                 "ParameterType")
             types: dict[str, dict] = {}
             for r in rows:
@@ -258,9 +212,9 @@ class ICATCatalogue(Catalogue):
 
     # -- investigations ---------------------------------------------------------------------
     def _user(self) -> str:
-        if not self.rest.user:
+        if not self.session.user:
             raise AuthError(f"You are not logged in to {self.describe()}; log in first.")
-        return self.rest.user
+        return self.session.user
 
     @staticmethod
     def _investigation(row: dict) -> Investigation:
@@ -268,18 +222,18 @@ class ICATCatalogue(Catalogue):
 
     def investigations(self, search: str | None = None) -> list[Investigation]:
         q = ("SELECT i FROM Investigation i JOIN i.investigationUsers iu JOIN iu.user u "
-             f"WHERE u.name = {quote(self._user())}{self._facility_cond('i')}")
+             f"WHERE u.name = {quote(self._user())}{self.session.facility_cond('i')}")
         if search:
             like = quote(f"%{search}%")
             q += f" AND (i.name LIKE {like} OR i.title LIKE {like})"
-        rows = unwrap(self.rest.search_all(q + " ORDER BY i.name", "list your investigations"),
+        rows = unwrap(self.session.search_all(q + " ORDER BY i.name", "list your investigations"),
                       "Investigation")
         return [self._investigation(r) for r in rows]
 
     def find_investigation(self, proposal: str) -> Investigation | None:
-        rows = unwrap(self.rest.search(
+        rows = unwrap(self.session.search(
             f"SELECT i FROM Investigation i WHERE i.name = {quote(proposal)}"
-            f"{self._facility_cond('i')} ORDER BY i.id DESC LIMIT 0, 1",
+            f"{self.session.facility_cond('i')} ORDER BY i.id DESC LIMIT 0, 1",
             f"look up investigation {proposal}"), "Investigation")
         return self._investigation(rows[0]) if rows else None
 
@@ -291,17 +245,17 @@ class ICATCatalogue(Catalogue):
         if not self.facility:
             raise UserFacingError("Creating investigations needs the 'facility' of the ICAT "
                                   "catalogue in the configuration.")
-        facility = self._reference_id("Facility", self.facility, what="facility")
-        inv_type = self._reference_id("InvestigationType", self.investigation_type,
+        facility = self.session.reference_id("Facility", self.facility, what="facility")
+        inv_type = self.session.reference_id("InvestigationType", self.investigation_type,
                                       what="investigation type")
         entity: dict = {"facility": {"id": facility}, "type": {"id": inv_type}, "name": proposal,
                         "visitId": self.visit_id, "title": title or proposal}
-        users = unwrap(self.rest.search(f"SELECT u FROM User u WHERE u.name = {quote(self._user())}",
+        users = unwrap(self.session.search(f"SELECT u FROM User u WHERE u.name = {quote(self._user())}",
                                         "look you up"), "User")
         if users:  # make the creator a participant, so that it shows in their list
             entity["investigationUsers"] = [{"user": {"id": users[0]["id"]},
                                              "role": "principal_experimenter"}]
-        self.rest.write([{"Investigation": entity}], f"create investigation {proposal}")
+        self.session.write([{"Investigation": entity}], f"create investigation {proposal}")
         found = self.find_investigation(proposal)
         if found is None:
             raise CatalogueError(f"Investigation {proposal} was created but cannot be read back.")
@@ -311,18 +265,18 @@ class ICATCatalogue(Catalogue):
     _DATASET_INCLUDE = ("INCLUDE ds.investigation, ds.type, ds.sample, ds.parameters AS p, p.type")
 
     def find_dataset(self, investigation_id: str, name: str, dataset_key: str) -> DatasetRecord | None:
-        rows = unwrap(self.rest.search(
+        rows = unwrap(self.session.search(
             f"SELECT ds FROM Dataset ds WHERE ds.investigation.id = {int(investigation_id)} AND "
             f"ds.name = {quote(name)} {self._DATASET_INCLUDE}", f"look up dataset '{name}'"),
             "Dataset")
         if not rows:
             return None
-        return self._record(rows[0], self.datafiles(str(rows[0]["id"])))
+        return self._record(rows[0], self.session.datafiles(str(rows[0]["id"])))
 
     def create_dataset(self, investigation_id: str, spec: DatasetSpec) -> DatasetRecord:
         entity: dict = {
             "investigation": {"id": int(investigation_id)},
-            "type": {"id": self._reference_id("DatasetType", spec.dataset_type or "raw",
+            "type": {"id": self.session.reference_id("DatasetType", spec.dataset_type or "raw",
                                               what="dataset type")},
             "name": spec.name, "complete": False, "parameters": self._parameters(spec)}
         if spec.description:
@@ -332,7 +286,7 @@ class ICATCatalogue(Catalogue):
         if spec.sample:
             entity["sample"] = {"id": self._sample_id(investigation_id, spec.sample)}
         try:
-            ids = self.rest.write([{"Dataset": entity}], f"create dataset '{spec.name}'")
+            ids = self.session.write([{"Dataset": entity}], f"create dataset '{spec.name}'")
         except CatalogueError as e:
             if getattr(e, "icat_code", None) == "OBJECT_ALREADY_EXISTS":
                 # an earlier try may have succeeded with its answer lost: ours if the key matches
@@ -343,7 +297,7 @@ class ICATCatalogue(Catalogue):
         return self.get_dataset(str(ids[0]))
 
     def _sample_id(self, investigation_id: str, name: str) -> int:
-        rows = unwrap(self.rest.search(
+        rows = unwrap(self.session.search(
             f"SELECT s FROM Sample s WHERE s.investigation.id = {int(investigation_id)} AND "
             f"s.name = {quote(name)}", f"look up sample '{name}'"), "Sample")
         if not rows:
@@ -352,13 +306,13 @@ class ICATCatalogue(Catalogue):
         return rows[0]["id"]
 
     def get_dataset(self, dataset_id: str) -> DatasetRecord:
-        rows = unwrap(self.rest.search(
+        rows = unwrap(self.session.search(
             f"SELECT ds FROM Dataset ds WHERE ds.id = {int(dataset_id)} {self._DATASET_INCLUDE}",
             "read the dataset back"), "Dataset")
         if not rows:
             raise CatalogueError(f"Dataset {dataset_id} is not in {self.describe()}, or you may "
                                  "not see it.")
-        return self._record(rows[0], self.datafiles(dataset_id))
+        return self._record(rows[0], self.session.datafiles(dataset_id))
 
     def _record(self, row: dict, files: list[dict]) -> DatasetRecord:
         key, keywords, metadata = None, (), {}
@@ -386,23 +340,11 @@ class ICATCatalogue(Catalogue):
             metadata=metadata, location=row.get("location", ""), datafiles=tuple(datafiles))
 
     # -- datafiles --------------------------------------------------------------------------
-    def datafiles(self, dataset_id: str) -> list[dict]:
-        """Every Datafile of the dataset (id, name, fileSize, checksum, location, …)."""
-        return unwrap(self.rest.search_all(
-            f"SELECT df FROM Datafile df WHERE df.dataset.id = {int(dataset_id)} ORDER BY df.id",
-            "list the dataset's files"), "Datafile")
-
-    def find_datafile(self, dataset_id: str, name: str) -> dict | None:
-        rows = unwrap(self.rest.search(
-            f"SELECT df FROM Datafile df WHERE df.dataset.id = {int(dataset_id)} AND "
-            f"df.name = {quote(name)}", f"look up file '{name}'"), "Datafile")
-        return rows[0] if rows else None
-
     def _known_files(self, dataset_id: str) -> dict[str, tuple]:
         known = self._known.get(dataset_id)
         if known is None:
             known = {f["name"]: (str(f["id"]), int(f.get("fileSize", 0)), f.get("checksum"),
-                                 f.get("location")) for f in self.datafiles(dataset_id)}
+                                 f.get("location")) for f in self.session.datafiles(dataset_id)}
             self._known[dataset_id] = known
         return known
 
@@ -437,10 +379,10 @@ class ICATCatalogue(Catalogue):
                         ids.append(have[0])
                 if not new:
                     return ids  # type: ignore[return-value]
-                fmt = self.datafile_format_id()
+                fmt = self.session.datafile_format_id()
                 entities = [{"Datafile": self._datafile(dataset_id, files[i], fmt)} for i in new]
                 try:
-                    created = self.rest.write(entities, f"register {len(new)} files")
+                    created = self.session.write(entities, f"register {len(new)} files")
                 except BaseException as e:
                     # the write may have happened with its answer lost: list again next time
                     self._known.pop(dataset_id, None)
@@ -468,9 +410,9 @@ class ICATCatalogue(Catalogue):
         return d
 
     def finalize_dataset(self, dataset_id: str) -> None:
-        self.rest.write([{"Dataset": {"id": int(dataset_id), "complete": True}}],
+        self.session.write([{"Dataset": {"id": int(dataset_id), "complete": True}}],
                         "mark the dataset complete")
 
     def close(self) -> None:
-        self.rest.logout()
-        self.rest.close()
+        self.session.logout()
+        self.session.close()

@@ -17,7 +17,7 @@ import time
 from datauploader.catalogue.base import (Catalogue, DatafileRecord, DatafileSpec, DatasetRecord,
                                          DatasetSpec, Investigation)
 from datauploader.errors import CatalogueError, InputError, UserFacingError
-from datauploader.storage.base import Option
+from datauploader.options import Option
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);

@@ -28,11 +28,10 @@ from urllib.parse import quote
 from datauploader.catalogue import scicat_payloads as P
 from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRecord, DatafileSpec,
                                          DatasetRecord, DatasetSpec, Investigation)
-from datauploader.catalogue.webclient import (HTTP_OPTIONS, WebClient, json_or_none, tls_verify,
-                                              where)
 from datauploader.errors import (AuthError, CatalogueError, ConfigError, PermissionDeniedError,
                                  TransientError, UserFacingError)
-from datauploader.storage.base import Option
+from datauploader.net.webclient import HTTP_OPTIONS, WebClient, json_or_none, tls_verify, where
+from datauploader.options import Option
 
 log = logging.getLogger(__name__)
 

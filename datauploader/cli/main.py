@@ -19,13 +19,14 @@ import traceback
 from typing import Mapping, TextIO
 
 from datauploader import __version__
-from datauploader import settings as S
-from datauploader.cli.progress import TerminalProgress, human_bytes, human_duration
+from datauploader.app import settings as S
+from datauploader.app.paths import resolve
+from datauploader.cli.progress import TerminalProgress
 from datauploader.core.engine import JobControls
 from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
-from datauploader.errors import (AuthError, ConfigError, DataUploaderError, ExitCode, InputError,
-                                 UsageError, UserFacingError)
-from datauploader.paths import resolve
+from datauploader.errors import (AuthError, DataUploaderError, ExitCode, InputError,
+                                 UnknownHostKeyError, UnreachableError, UsageError, UserFacingError)
+from datauploader.units import human_bytes, human_duration
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ def cmd_upload(service, args, out, err, mode: str = Mode.BATCH.value) -> int:
                       f"{prepared.storage.describe()}\n")
         return ExitCode.OK
     _login(service, profile, args, err)
-    _confirm_host_key(prepared.storage, err)  # issue 7: an unknown SFTP server is asked about
+    _confirm_host_key(service, prepared.storage, err)  # issue 7: an unknown SFTP server is asked about
     job_id = service.create_job(definition, profile, prepared,
                                 options={k: v for k, v in overrides.items() if v is not None})
     if not args.json:
@@ -418,7 +419,7 @@ def cmd_resume(service, args, out, err) -> int:
             out.write(f"Job {job.id} is already complete; nothing to do.\n")
         return ExitCode.OK
     _login(service, job.profile, args, err)
-    _confirm_host_key(service.storage(job.profile), err)  # issue 7
+    _confirm_host_key(service, service.storage(job.profile), err)  # issue 7
     if not args.json:
         c = service.journal.counts(job.id)
         err.write(f"Resuming job {job.id} ({state.value}): {c.files_done} of {job.files_total} "
@@ -488,7 +489,7 @@ def _show_job(service, args, out) -> int:
 
 def cmd_verify(service, args, out, err) -> int:
     job = service.journal.job(args.job)
-    if hasattr(service.storage(job.profile), "use_dataset"):
+    if service.reading_needs_login(job.profile):
         # bytes kept by the catalogue's own data service (IDS): reading them needs a session
         _login(service, job.profile, args, err)
     tty = getattr(err, "isatty", lambda: False)()
@@ -620,70 +621,25 @@ def cmd_credentials(service, args, out, err, stdin=None) -> int:
     if args.credentials_command is None:
         raise UsageError("say 'credentials set STORAGE', 'credentials delete STORAGE' or "
                          "'credentials backend'.")
-    svc, user, prompt, what = _storage_secret(service, args.storage)
     if args.credentials_command == "delete":
-        gone = service.secrets.delete(svc, user)
-        out.write(("Removed" if gone else "There was no") + f" secret for {what}.\n")
+        slot, gone = service.forget_storage_secret(args.storage)
+        out.write(("Removed" if gone else "There was no") + f" secret for {slot.what}.\n")
         return ExitCode.OK
+    slot = service.storage_secret_slot(args.storage)
     if args.secret_stdin:
         secret = (stdin or sys.stdin).readline().rstrip("\r\n")
     else:
         import getpass
-        secret = getpass.getpass(f"{prompt}: ")
+        secret = getpass.getpass(f"{slot.prompt}: ")
     if not secret:
         raise InputError("The secret is empty; nothing was stored.")
-    service.secrets.set(svc, user, secret)
-    out.write(f"Stored the secret for {what} in the OS keyring "
+    service.store_storage_secret(args.storage, secret)
+    out.write(f"Stored the secret for {slot.what} in the OS keyring "
               f"({service.secrets.backend_name}).\n")
     return ExitCode.OK
 
 
-# -- storage secrets and SSH host keys (issue 7) ----------------------------------------------
-def _storage_secret(service, name: str) -> tuple[str, str, str, str]:
-    """(keyring service, keyring user, prompt, description) of the secret a storage needs."""
-    from datauploader.credentials import service_name
-
-    typ, options = service.config.options("storage", name)
-    sec = service.config.section("storage", name)
-    if typ == "s3":
-        key_id = options.get("access_key_id")
-        if not key_id:
-            raise ConfigError("set 'access_key_id' first; its secret then goes to the OS "
-                              "keyring.", file=sec.file, section=sec.title, key="access_key_id")
-        endpoint = options.get("endpoint_url") or \
-            f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com"
-        return (service_name("s3", endpoint.rstrip("/")), key_id,
-                f"Secret access key for {key_id} at {endpoint}", f"{key_id} at {endpoint}")
-    if typ == "webdav":
-        url = options["url"].rstrip("/")
-        user = options.get("username", "")
-        if options.get("auth") == "none":
-            raise UsageError(f"[storage:{name}] uses no authentication; there is no secret to "
-                             "store.")
-        if options.get("auth") == "bearer":
-            return (service_name("webdav", url), user or "token", f"Token for {url}",
-                    f"the token of {url}")
-        if not user:
-            raise ConfigError("set 'username' first; its password then goes to the OS keyring.",
-                              file=sec.file, section=sec.title, key="username")
-        return (service_name("webdav", url), user, f"Password for {user} at {url}",
-                f"{user} at {url}")
-    if typ == "sftp":
-        endpoint = f"{options['host']}:{options.get('port', 22)}"
-        user = options["username"]
-        if options.get("key_file"):
-            return (service_name("sftp", endpoint), user,
-                    f"Passphrase of the key {options['key_file']}",
-                    f"the key {options['key_file']} of {user} at {endpoint}")
-        return (service_name("sftp", endpoint), user, f"Password for {user} at {endpoint}",
-                f"{user} at {endpoint}")
-    if typ == "rclone" and options.get("rclone_config"):
-        conf = os.path.abspath(os.path.expanduser(options["rclone_config"]))
-        return (service_name("rclone", conf), "rclone.conf",
-                f"Password of the rclone configuration {conf}", f"the rclone configuration {conf}")
-    raise UsageError(f"[storage:{name}] is of type {typ}, which needs no secret here.")
-
-
+# -- SSH host keys -----------------------------------------------------------------------------
 def _ask_trust(error, err, stdin=None) -> bool:
     """On a terminal, show the unknown key and ask; elsewhere never trust."""
     stdin = stdin or sys.stdin
@@ -696,20 +652,14 @@ def _ask_trust(error, err, stdin=None) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _confirm_host_key(storage, err, stdin=None) -> None:
+def _confirm_host_key(service, storage, err, stdin=None) -> None:
     """Before a job: an unknown SFTP host key is trusted only on an explicit yes at a
     terminal; otherwise its error (fingerprint and the command to trust it) ends the
     command. A changed key is always an error. Unreachable servers are left to the job
     (retried, resumable)."""
-    from datauploader.errors import UnreachableError
-    from datauploader.storage.hostkeys import HostKeyUnknownError
-
-    probe = getattr(storage, "check_host_key", None)
-    if probe is None:
-        return
     try:
-        probe()
-    except HostKeyUnknownError as e:
+        service.check_host_key(storage)
+    except UnknownHostKeyError as e:
         if not _ask_trust(e, err, stdin):
             raise
         e.trust()
@@ -719,19 +669,14 @@ def _confirm_host_key(storage, err, stdin=None) -> None:
 
 
 def cmd_trust_host(service, args, out, err, stdin=None) -> int:
-    from datauploader.errors import AuthError
-    from datauploader.service import BuildContext, build
-    from datauploader.storage.hostkeys import HostKeyUnknownError
-
     typ, options = service.config.options("storage", args.storage)
     if typ != "sftp":
         raise UsageError(f"[storage:{args.storage}] is of type {typ}; only SFTP storage has "
                          "host keys.")
-    ctx = BuildContext(args.storage, service.env, service.secrets, service.paths)
-    storage = build("storage", typ, options, ctx)
+    storage = service.storage_named(args.storage)
     try:
-        storage.check_host_key()
-    except HostKeyUnknownError as e:
+        service.check_host_key(storage)
+    except UnknownHostKeyError as e:
         given = (args.fingerprint or "").strip()
         if given and given.removeprefix("SHA256:") != e.fingerprint.removeprefix("SHA256:"):
             raise AuthError(f"WARNING: the SFTP server {e.host}:{e.port} presents the key "
@@ -746,8 +691,6 @@ def cmd_trust_host(service, args, out, err, stdin=None) -> int:
         out.write(f"Trusted the {e.key_type} key {e.fingerprint} of {e.host}:{e.port}; "
                   f"recorded in {e.trust_file}.\n")
         return ExitCode.OK
-    finally:
-        storage.close()
     out.write(f"The host key of {options['host']}:{options.get('port', 22)} is already "
               "trusted.\n")
     return ExitCode.OK
@@ -780,7 +723,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
         if args.command == "config" and args.config_command is None:
             raise UsageError("say 'config show' or 'config check'.")
         paths = resolve(env)
-        from datauploader.service import Service, configure_logging
+        from datauploader.app.service import Service, configure_logging
 
         service = Service.open(paths, args.config, env)
         level = service.config.effective_settings(getattr(args, "profile", None))["log_level"]

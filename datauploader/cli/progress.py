@@ -7,21 +7,7 @@ import time
 
 from datauploader.events import (BytesSent, FileDone, FileFailed, FileRetrying, FileStarted,
                                  JobDone, JobStarted, Subscriber, SyncStatus, TasksAdded)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def human_duration(s: float) -> str:
-    s = int(max(0, s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+from datauploader.units import human_bytes, human_duration
 
 
 class Rate:

@@ -31,18 +31,18 @@ import filelock
 
 from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
 from datauploader.core.clock import Clock
-from datauploader.core.journal import Journal, JobRecord, TaskRecord
+from datauploader.core.journal import JobRecord, Journal, TaskRecord
 from datauploader.core.models import TO_UPLOAD, JobState, TaskState
 from datauploader.core.retry import RetryPolicy
-from datauploader.core.source import SourceReader
 from datauploader.core.throttle import Throttle
-from datauploader.errors import (AuthError, CancelledError, CatalogueError, ExitCode,
-                                 InputError, UnreachableError, UserFacingError, classify,
-                                 describe)
+from datauploader.errors import (AuthError, CancelledError, CatalogueError, ExitCode, InputError,
+                                 UnreachableError, UserFacingError, classify, describe)
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
-                                 FileFailed, FileRetrying, FilesRegistered, FileStarted,
-                                 JobDone, JobPaused, JobStarted, MultipartStarted, PartDone)
-from datauploader.storage.base import StorageBackend, TransferContext, TransferItem, UploadResult
+                                 FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,
+                                 JobPaused, JobStarted, MultipartStarted, PartDone)
+from datauploader.source import SourceReader
+from datauploader.storage.base import (StorageBackend, TransferContext, TransferItem, UploadResult,
+                                       WritesIntoDataset)
 
 log = logging.getLogger(__name__)
 
@@ -346,9 +346,8 @@ class Engine:
         self._with_retries(run, self.storage.check)
         dataset = self._ensure_dataset(run)
         # a storage that writes into the catalogue's dataset (IDS) needs its id first
-        use_dataset = getattr(self.storage, "use_dataset", None)
-        if use_dataset is not None:
-            use_dataset(run.job.prefix, dataset.id)
+        if isinstance(self.storage, WritesIntoDataset):
+            self.storage.use_dataset(run.job.prefix, dataset.id)
         run.existing = self._with_retries(run, lambda: self.storage.existing(run.job.prefix))
         run.registrar = _Registrar(run, dataset.id)
         try:

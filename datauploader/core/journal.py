@@ -28,8 +28,8 @@ from typing import Iterable, Iterator
 
 from datauploader.core.models import DatasetDefinition, JobState, PlannedFile, TaskState
 from datauploader.errors import UserFacingError
-from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed,
-                                 FileRetrying, FilesRegistered, FileStarted, JobDone, JobStarted,
+from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
+                                 FilesRegistered, FileStarted, JobDone, JobStarted,
                                  MultipartStarted, PartDone, Subscriber)
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,10 @@ import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from datauploader.core.keys import NameRules, join_safe
+from datauploader.core.keys import join_safe
 from datauploader.core.models import PlannedFile
 from datauploader.errors import InputError
+from datauploader.names import NameRules
 
 
 @dataclass

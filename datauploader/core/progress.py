@@ -12,9 +12,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone,
-                                 FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,
-                                 JobPaused, JobStarted, Subscriber, SyncStatus, TasksAdded)
+from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone, FileFailed,
+                                 FileRetrying, FilesRegistered, FileStarted, JobDone, JobPaused,
+                                 JobStarted, Subscriber, SyncStatus, TasksAdded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,13 +22,13 @@ import logging
 import threading
 import time
 
-from datauploader.core.journal import Journal, JobRecord, TaskRecord
+from datauploader.core.journal import JobRecord, Journal, TaskRecord
 from datauploader.core.keys import join_safe
 from datauploader.core.models import PlannedFile, TaskState
 from datauploader.core.watch import FolderWatcher, Ready, WatchSettings
 from datauploader.errors import UserFacingError, describe
-from datauploader.events import (EventBus, FileDone, FileFailed, Subscriber, SyncStatus,
-                                 TasksAdded, WatchedRoot)
+from datauploader.events import (EventBus, FileDone, FileFailed, Subscriber, SyncStatus, TasksAdded,
+                                 WatchedRoot)
 
 log = logging.getLogger(__name__)
 

@@ -19,32 +19,9 @@ from dataclasses import dataclass
 
 from datauploader.core.clock import Clock
 from datauploader.errors import CancelledError
+from datauploader.units import parse_rate
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_rate(text: str) -> float | None:
-    """'10M' → 10485760.0 bytes/s; 'off' → None (unlimited)."""
-    t = text.strip().lower()
-    if t in ("off", "0", "", "none", "unlimited"):
-        return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?(?:/s)?", t)
-    if not m:
-        raise ValueError(f"'{text}' is not a rate; write e.g. 512K, 10M or off")
-    value = float(m.group(1)) * _UNITS[m.group(2)]
-    return value or None
-
-
-def format_rate(rate: float | None) -> str:
-    if rate is None:
-        return "off"
-    for suffix, mult in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if rate >= mult:
-            return f"{rate / mult:g}{suffix}"
-    return f"{rate:g}"
-
-
 @dataclass(frozen=True)
 class _Slot:
     minute_of_week: int  # 0 = Monday 00:00

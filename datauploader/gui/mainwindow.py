@@ -7,9 +7,9 @@ import os
 
 from PyQt5.QtCore import QSize, QUrl, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QDesktopServices, QIcon, QKeySequence
-from PyQt5.QtWidgets import (QAction, QFrame, QHBoxLayout, QLabel, QListWidget,
-                             QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
-                             QStackedWidget, QStyle, QSystemTrayIcon, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAction, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                             QMainWindow, QMessageBox, QPushButton, QStackedWidget, QStyle,
+                             QSystemTrayIcon, QVBoxLayout, QWidget)
 
 from datauploader import __version__
 from datauploader.errors import AuthError, describe

@@ -7,8 +7,8 @@ import datetime as dt
 from PyQt5.QtCore import QAbstractTableModel, QCoreApplication, QModelIndex, Qt
 from PyQt5.QtGui import QBrush, QColor, QStandardItemModel
 
-from datauploader.cli.progress import human_bytes
 from datauploader.core.progress import FileRow
+from datauploader.units import human_bytes
 
 STATUS_COLORS = {"failed": QColor("#b00020"), "retrying": QColor("#a15c00"),
                  "verified": QColor("#1b5e20"), "registered": QColor("#1b5e20"),

@@ -13,22 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from datauploader.core.keys import NameRules
-from datauploader.core.source import SourceReader
 from datauploader.errors import RemoteExistsError
-
-
-@dataclass(frozen=True)
-class Option:
-    """A configuration key a backend or catalogue accepts (also drives `config show`)."""
-
-    name: str
-    description: str
-    default: object = None
-    type: type = str
-    required: bool = False
-    choices: tuple = ()
-    secret: bool = False  # never in a file: keyring or environment
+from datauploader.names import NameRules
+from datauploader.options import Option, SecretSlot
+from datauploader.source import SourceReader
 
 
 @dataclass(frozen=True)
@@ -97,11 +85,28 @@ class TransferContext:
 
 
 class StorageBackend(ABC):
-    """Base class; subclasses set ``kind`` and ``OPTIONS`` and implement the methods."""
+    """Base class; subclasses set ``kind`` and ``OPTIONS`` and implement the methods.
+
+    Optional abilities are declared by also deriving from one of the interfaces below
+    (``WritesIntoDataset``, ``ChecksHostKey``), never guessed from attribute names."""
 
     kind: ClassVar[str] = ""
     OPTIONS: ClassVar[tuple[Option, ...]] = ()
     name_rules: NameRules
+    prefix_template: str
+
+    @classmethod
+    def from_config(cls, options: dict, ctx) -> "StorageBackend":
+        """Build from a section's parsed ``options``; ``ctx`` (the service's BuildContext)
+        gives the section name, the environment, the secret store and the paths."""
+        return cls(**options)
+
+    @classmethod
+    def secret_slot(cls, options: dict, section: str) -> SecretSlot | None:
+        """The OS-keyring entry of this target's secret as configured, or None if it takes
+        none from the keyring. Raises ConfigError when a key the secret belongs to is missing.
+        ``from_config`` reads the secret from this same slot, so the two never disagree."""
+        return None
 
     @abstractmethod
     def describe(self) -> str:
@@ -150,6 +155,26 @@ class StorageBackend(ABC):
 
     def close(self) -> None:
         pass
+
+
+class WritesIntoDataset(ABC):
+    """A storage whose files live inside the catalogue's dataset (IDS): the engine tells it the
+    dataset before the first file, and reading files back needs the catalogue's login."""
+
+    @abstractmethod
+    def use_dataset(self, prefix: str, dataset_id: str) -> None:
+        """Files under ``prefix`` belong to catalogue dataset ``dataset_id``."""
+
+
+class ChecksHostKey(ABC):
+    """A storage whose server proves its identity with a key this computer must trust first
+    (SFTP host keys); front-ends call ``check_host_key`` before a job, so that an unknown key
+    is a question for the user (``errors.UnknownHostKeyError``), not a failed job."""
+
+    @abstractmethod
+    def check_host_key(self) -> None:
+        """Connect just far enough to see the key; raise UnknownHostKeyError if it is not
+        trusted yet (a changed key is an AuthError of its own)."""
 
 
 def other_content(where: str, why: str) -> RemoteExistsError:

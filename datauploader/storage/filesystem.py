@@ -14,27 +14,15 @@ import sys
 import threading
 
 from datauploader.checksums import checksum_file
-from datauploader.core.keys import RULES
 from datauploader.errors import (RemoteExistsError, StorageFullError, UserFacingError,
                                  VerificationError)
-from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult, other_content)
+from datauploader.names import RULES
+from datauploader.options import Option
+from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
+                                       UploadResult, other_content)
+from datauploader.storage.tempnames import is_temp, temp_name
 
 CHUNK = 1 << 20
-TEMP_MARK = ".du-"
-TEMP_SUFFIX = ".part"
-
-
-def _temp_name(item: TransferItem) -> str:
-    head, _, name = item.key.rpartition("/")
-    tmp = f".{name[:80]}{TEMP_MARK}{item.job_uuid[:12]}-{item.task_id}{TEMP_SUFFIX}"
-    return f"{head}/{tmp}" if head else tmp
-
-
-def _is_temp(name: str) -> bool:
-    return name.startswith(".") and TEMP_MARK in name and name.endswith(TEMP_SUFFIX)
-
-
 def _full_error(path: str, e: OSError) -> StorageFullError:
     return StorageFullError(f"The storage folder has no space left (or your quota is used up) "
                             f"while writing {path}. Free some space, then resume the job.")
@@ -90,7 +78,7 @@ class FilesystemStorage(StorageBackend):
         for dirpath, dirnames, filenames in os.walk(top):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for name in filenames:
-                if _is_temp(name):
+                if is_temp(name):
                     continue
                 key = name if rel == "." else f"{rel}/{name}"
                 try:
@@ -109,7 +97,7 @@ class FilesystemStorage(StorageBackend):
 
     def upload(self, item: TransferItem, ctx: TransferContext) -> UploadResult:
         target = self._path(item.key)
-        temp = self._path(_temp_name(item))
+        temp = self._path(temp_name(item))
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
         except OSError as e:
@@ -230,4 +218,4 @@ class FilesystemStorage(StorageBackend):
         return checksum_file(self._path(key), algorithm, cancel=cancel)
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
-        self._remove_temp(self._path(_temp_name(item)))
+        self._remove_temp(self._path(temp_name(item)))

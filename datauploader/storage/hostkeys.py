@@ -27,7 +27,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from datauploader.errors import AuthError
+from datauploader.errors import AuthError, UnknownHostKeyError
 
 _write_lock = threading.Lock()
 
@@ -66,7 +66,7 @@ class HostKeyError(AuthError):
         self.fingerprint = fingerprint_of_blob(base64.b64decode(key_base64))
 
 
-class HostKeyUnknownError(HostKeyError):
+class HostKeyUnknownError(HostKeyError, UnknownHostKeyError):
     """The server is not known yet: ask the user to compare the fingerprint, then trust it."""
 
     def __init__(self, *, host: str, port: int, key_type: str, key_base64: str,

@@ -1,10 +1,10 @@
 """IDS (ICAT Data Service) as a storage backend: each file is sent with ``PUT /ids/put`` into
 the ICAT dataset the engine created, and IDS registers the Datafile itself.
 
-* **Session and dataset.** IDS takes the ICAT session id of the profile's ICAT catalogue
-  (named by ``catalogue``) and the dataset id, which the engine hands over through
-  ``use_dataset(prefix, dataset_id)`` once the dataset exists; a key is the prefix plus the
-  datafile's name in the dataset.
+* **Session and dataset.** IDS works in the ICAT session of the profile's ICAT catalogue
+  (named by ``catalogue``; the service hands the session over) and takes the dataset id,
+  which the engine hands over through ``use_dataset(prefix, dataset_id)`` once the dataset
+  exists; a key is the prefix plus the datafile's name in the dataset.
 * **Verification.** IDS answers with the CRC32 it computed; we compute one in the same pass
   that computes the job's checksum and compare, with the size. A file that changed while it
   was read, or whose CRC32 differs, is deleted again (it is ours: IDS just gave us its id).
@@ -22,16 +22,17 @@ import time
 import zlib
 from urllib.parse import urlsplit
 
-from datauploader.catalogue.icat import ICATCatalogue, decode_checksum
-from datauploader.catalogue.webclient import WebClient, json_or_none, redact, where
 from datauploader.checksums import new_hasher, normalize
-from datauploader.core.keys import RULES
 from datauploader.errors import (CancelledError, CatalogueError, ConfigError, FileChangedError,
                                  FileError, PermissionDeniedError, RemoteExistsError,
                                  StorageFullError, TransientError, UserFacingError,
                                  VerificationError)
-from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult)
+from datauploader.names import RULES
+from datauploader.net.icat import ICATSession, decode_checksum
+from datauploader.net.webclient import WebClient, json_or_none, redact, where
+from datauploader.options import Option
+from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
+                                       UploadResult, WritesIntoDataset)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class _AlreadyThere(Exception):
     pass
 
 
-class IDSStorage(StorageBackend):
+class IDSStorage(StorageBackend, WritesIntoDataset):
     kind = "ids"
     OPTIONS = (
         Option("catalogue", "the [catalogue:NAME] (type icat) whose session IDS uses",
@@ -71,12 +72,12 @@ class IDSStorage(StorageBackend):
         Option("timeout", "seconds to wait for an answer", default=300.0, type=float),
     )
 
-    def __init__(self, catalogue: ICATCatalogue, url: str = "", datafile_format: str = "",
+    def __init__(self, session: ICATSession, url: str = "", datafile_format: str = "",
                  prefix: str = "{proposal}/{dataset}", names: str = "posix",
                  restore_timeout: float = 3600.0, timeout: float = 300.0):
-        self.catalogue = catalogue
-        self.base = (url or catalogue.url).rstrip("/")
-        self.web = WebClient(self.base, verify=catalogue.verify, timeout=(10.0, timeout),
+        self.session = session
+        self.base = (url or session.base).rstrip("/")
+        self.web = WebClient(self.base, verify=session.verify, timeout=(10.0, timeout),
                              pool_size=32, what="IDS")
         self.datafile_format = datafile_format
         self.prefix_template = prefix
@@ -89,15 +90,15 @@ class IDSStorage(StorageBackend):
     def from_config(cls, options: dict, ctx) -> "IDSStorage":
         options = dict(options)
         name = options.pop("catalogue")
-        resolve = getattr(ctx, "catalogue", None)
+        resolve = getattr(ctx, "session", None)
         if resolve is None:
             raise ConfigError("IDS storage needs its ICAT catalogue, which is not available here.",
                               section=f"storage:{ctx.section}", key="catalogue")
-        cat = resolve(name)
-        if not isinstance(cat, ICATCatalogue):
+        session = resolve(name)
+        if not isinstance(session, ICATSession):
             raise ConfigError(f"[catalogue:{name}] is not an ICAT catalogue; IDS works with ICAT "
                               "only.", section=f"storage:{ctx.section}", key="catalogue")
-        return cls(cat, **options)
+        return cls(session, **options)
 
     # -- the dataset the engine created -----------------------------------------------------
     def use_dataset(self, prefix: str, dataset_id: str) -> None:
@@ -128,7 +129,7 @@ class IDSStorage(StorageBackend):
         return resp
 
     def check(self) -> None:
-        self.catalogue.session_id()  # logged in?
+        self.session.require_session()  # logged in?
         ping = self._call("GET", "/ping", "answer a ping")
         if ping.text.strip() != "IdsOK":
             raise UserFacingError(f"{self.base}/ids does not answer like IDS; check its 'url'.")
@@ -144,7 +145,7 @@ class IDSStorage(StorageBackend):
         if ds is None:
             return {}
         return {f"{prefix}/{f['name']}": self._remote(f"{prefix}/{f['name']}", f)
-                for f in self.catalogue.datafiles(ds)}
+                for f in self.session.datafiles(ds)}
 
     @staticmethod
     def _remote(key: str, f: dict) -> RemoteObject:
@@ -155,7 +156,7 @@ class IDSStorage(StorageBackend):
 
     def stat(self, key: str) -> RemoteObject | None:
         ds, name = self._target(key)
-        f = self.catalogue.find_datafile(ds, name)
+        f = self.session.find_datafile(ds, name)
         return None if f is None else self._remote(key, f)
 
     # -- upload -----------------------------------------------------------------------------
@@ -177,8 +178,8 @@ class IDSStorage(StorageBackend):
                              "retried.")
 
     def _put(self, item: TransferItem, ctx: TransferContext, ds: str, name: str) -> UploadResult:
-        fmt = self.catalogue.datafile_format_id(self.datafile_format or None)
-        sid = self.catalogue.session_id()
+        fmt = self.session.datafile_format_id(self.datafile_format or None)
+        sid = self.session.require_session()
         with ctx.open_source(item) as src:
             millis = str(src.mtime_ns // 1_000_000)
             params = {"sessionId": sid, "name": name, "datasetId": ds,
@@ -245,7 +246,7 @@ class IDSStorage(StorageBackend):
     def _wait_online(self, ds: str, why: str, attempt: int, cancel: threading.Event,
                      tick=lambda: None) -> None:
         """Restore an archived dataset and poll until IDS says it is ONLINE."""
-        sid = self.catalogue.session_id()
+        sid = self.session.require_session()
         log.info("IDS: dataset %s is not online (%s); restoring", ds, why)
         try:
             self._call("POST", "/restore", "restore the dataset", sid=sid, headers=FORM,
@@ -281,7 +282,7 @@ class IDSStorage(StorageBackend):
         if code == "NotImplementedException":
             return self._read_only()
         if code == "InsufficientPrivilegesException":
-            self.catalogue.check_session()  # an expired session shows up here too: ask ICAT
+            self.session.check_session()  # an expired session shows up here too: ask ICAT
             return PermissionDeniedError(f"IDS at {where(self.base)} does not allow you to {what} "
                                          f"({message}).")
         if code == "InsufficientStorageException":
@@ -337,12 +338,12 @@ class IDSStorage(StorageBackend):
     def read_checksum(self, key: str, algorithm: str,
                       cancel: threading.Event | None = None) -> tuple[str, int]:
         ds, name = self._target(key)
-        f = self.catalogue.find_datafile(ds, name)
+        f = self.session.find_datafile(ds, name)
         if f is None:
             raise FileError(f"{key} is not in the ICAT dataset.")
         cancel = cancel or threading.Event()
         for attempt in range(MAX_ONLINE_WAITS):
-            sid = self.catalogue.session_id()
+            sid = self.session.require_session()
             resp = self.web.request("GET", "/ids/getData", secrets=(sid,), stream=True,
                                     params={"sessionId": sid, "datafileIds": str(f["id"])})
             try:

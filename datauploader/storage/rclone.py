@@ -56,15 +56,15 @@ import uuid
 from urllib.parse import quote
 
 from datauploader.checksums import HashingSink, new_hasher
-from datauploader.core.keys import RULES
-from datauploader.credentials import service_name
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
                                  FileError, PermissionDeniedError, RemoteExistsError,
                                  StorageFullError, TransientError, UnreachableError,
                                  UserFacingError, VerificationError)
-from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult, other_content)
-from datauploader.storage.filesystem import _is_temp, _temp_name
+from datauploader.names import RULES
+from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
+                                       UploadResult, other_content)
+from datauploader.storage.tempnames import is_temp, temp_name
 
 log = logging.getLogger(__name__)
 
@@ -410,12 +410,22 @@ class RcloneStorage(StorageBackend):
         self._info: dict | None = None  # operations/fsinfo: hashes, features
 
     @classmethod
+    def secret_slot(cls, options: dict, section: str) -> SecretSlot | None:
+        """The password of an encrypted rclone configuration, if one is named."""
+        if not options.get("rclone_config"):
+            return None
+        conf = os.path.abspath(os.path.expanduser(options["rclone_config"]))
+        return SecretSlot(keyring_service("rclone", conf), "rclone.conf",
+                          f"Password of the rclone configuration {conf}",
+                          f"the rclone configuration {conf}")
+
+    @classmethod
     def from_config(cls, options: dict, ctx) -> "RcloneStorage":
         options = dict(options)
         password = None
-        if options.get("rclone_config"):
-            conf = os.path.abspath(os.path.expanduser(options["rclone_config"]))
-            password = ctx.secrets.get(service_name("rclone", conf), "rclone.conf")
+        slot = cls.secret_slot(options, ctx.section)
+        if slot is not None:
+            password = ctx.secrets.get(slot.service, slot.user)
         log_file = os.path.join(ctx.paths.log_dir, f"rclone-{ctx.section}.log")
         return cls(**options, env=ctx.env, log_file=log_file, storage_name=ctx.section,
                    config_password=password)
@@ -552,7 +562,7 @@ class RcloneStorage(StorageBackend):
         found = {}
         for entry in (out or {}).get("list") or []:
             key = entry["Path"]
-            if not _is_temp(entry.get("Name") or key.rpartition("/")[2]):
+            if not is_temp(entry.get("Name") or key.rpartition("/")[2]):
                 found[key] = RemoteObject(key=key, size=int(entry.get("Size") or 0))
         return found
 
@@ -577,7 +587,7 @@ class RcloneStorage(StorageBackend):
     def upload(self, item: TransferItem, ctx: TransferContext) -> UploadResult:
         hash_type = self._hash() if self.verify_mode == "auto" else None
         via_temp = self._uses_temp()
-        dest = _temp_name(item) if via_temp else item.key
+        dest = temp_name(item) if via_temp else item.key
         for attempt in (0, 1):
             try:
                 stats, size, checksum, want = self._send(item, ctx, dest, hash_type)
@@ -792,4 +802,4 @@ class RcloneStorage(StorageBackend):
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         if self._uses_temp():
-            self._delete(_temp_name(item))
+            self._delete(temp_name(item))

@@ -31,14 +31,13 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from datauploader.checksums import HashingSink
-from datauploader.core.keys import RULES
-from datauploader.credentials import service_name
-from datauploader.errors import (AuthError, CancelledError, FileChangedError, RemoteExistsError,
-                                 VerificationError)
-from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult, other_content)
-from datauploader.storage.s3_client import (Credentials, NoSuchUpload, PreconditionFailed,
-                                            S3Client)
+from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
+                                 RemoteExistsError, VerificationError)
+from datauploader.names import RULES
+from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
+                                       UploadResult, other_content)
+from datauploader.storage.s3_client import Credentials, NoSuchUpload, PreconditionFailed, S3Client
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +107,30 @@ class S3Storage(StorageBackend):
         self._part_slots = threading.BoundedSemaphore(self.part_concurrency + 1)
 
     # -- construction from the configuration -----------------------------------------------
+    @staticmethod
+    def _endpoint(options: dict) -> str:
+        return (options.get("endpoint_url") or
+                f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com").rstrip("/")
+
+    @classmethod
+    def secret_slot(cls, options: dict, section: str) -> SecretSlot:
+        key_id = options.get("access_key_id")
+        if not key_id:
+            raise ConfigError("set 'access_key_id' first; its secret then goes to the OS "
+                              "keyring.", section=f"storage:{section}", key="access_key_id")
+        endpoint = cls._endpoint(options)
+        return SecretSlot(keyring_service("s3", endpoint), key_id,
+                          f"Secret access key for {key_id} at {endpoint}",
+                          f"{key_id} at {endpoint}")
+
     @classmethod
     def from_config(cls, options: dict, ctx) -> "S3Storage":
         options = dict(options)
         options.pop("secret_access_key", None)
-        endpoint = (options.get("endpoint_url") or
-                    f"https://s3.{options.get('region') or 'us-east-1'}.amazonaws.com").rstrip("/")
+        slot = cls.secret_slot(options, ctx.section) if options.get("access_key_id") else None
         options["credentials"] = resolve_credentials(
-            endpoint, options.get("access_key_id", ""), options.get("aws_profile", ""),
-            ctx.env, ctx.secrets, ctx.section)
+            cls._endpoint(options), slot, options.get("aws_profile", ""), ctx.env, ctx.secrets,
+            ctx.section)
         return cls(**options)
 
     # -- StorageBackend ---------------------------------------------------------------------
@@ -411,13 +425,14 @@ class _Restart(Exception):
     """The parts on the server do not match the file any more: start the upload afresh."""
 
 
-def resolve_credentials(endpoint: str, access_key_id: str, aws_profile: str, env, secrets,
+def resolve_credentials(endpoint: str, slot: SecretSlot | None, aws_profile: str, env, secrets,
                         section: str):
-    """A callable giving Credentials, from (in order): the keyring (for a configured access key
-    id), the AWS environment variables, an AWS shared-credentials profile. No secret is ever
-    read from our configuration."""
-    if access_key_id:
-        secret = secrets.get(service_name("s3", endpoint), access_key_id)
+    """A callable giving Credentials, from (in order): the keyring (``slot``: for a configured
+    access key id), the AWS environment variables, an AWS shared-credentials profile. No secret
+    is ever read from our configuration."""
+    if slot is not None:
+        access_key_id = slot.user
+        secret = secrets.get(slot.service, access_key_id)
         if secret is None and env.get("AWS_SECRET_ACCESS_KEY") and \
                 env.get("AWS_ACCESS_KEY_ID", access_key_id) == access_key_id:
             secret = env["AWS_SECRET_ACCESS_KEY"]

@@ -51,6 +51,19 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from datauploader.checksums import HashingSink, new_hasher
+from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
+                                 PermissionDeniedError, RemoteExistsError, StorageFullError,
+                                 TransientError, UnreachableError, UnsafeKeyError, UserFacingError,
+                                 VerificationError, unreachable)
+from datauploader.names import RULES
+from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.storage.base import (ChecksHostKey, RemoteObject, StorageBackend, TransferContext,
+                                       TransferItem, UploadResult, other_content)
+from datauploader.storage.fastio import hashed_chunks
+from datauploader.storage.hostkeys import HostKeyError, KnownHosts, user_known_hosts
+from datauploader.storage.tempnames import is_temp, temp_name
+
 
 def _import_paramiko():
     """paramiko's ssh_config support imports invoke, which brings asyncio and unittest.mock
@@ -67,18 +80,6 @@ def _import_paramiko():
 
 paramiko = _import_paramiko()
 
-from datauploader.checksums import HashingSink, new_hasher
-from datauploader.core.keys import RULES
-from datauploader.credentials import service_name
-from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
-                                 PermissionDeniedError, RemoteExistsError, StorageFullError,
-                                 TransientError, UnreachableError, UnsafeKeyError,
-                                 UserFacingError, VerificationError, unreachable)
-from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult, other_content)
-from datauploader.storage.fastio import hashed_chunks
-from datauploader.storage.filesystem import _is_temp, _temp_name
-from datauploader.storage.hostkeys import (HostKeyError, KnownHosts, user_known_hosts)
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +420,7 @@ def _status_error(body: bytes) -> OSError | None:
     return OSError(text or f"SFTP status {code}")
 
 
-class SFTPStorage(StorageBackend):
+class SFTPStorage(StorageBackend, ChecksHostKey):
     kind = "sftp"
     OPTIONS = (
         Option("host", "SFTP server name or address", required=True),
@@ -468,14 +469,9 @@ class SFTPStorage(StorageBackend):
         self.prefix_template = prefix
         self.key_file = os.path.expanduser(key_file) if key_file else ""
         self.use_agent = use_agent
-        if isinstance(known_hosts, KnownHosts):
-            self.known = known_hosts
-        else:  # constructed by hand: the user's file, an optional extra one, and ours
-            from datauploader.paths import resolve
-
-            files = [user_known_hosts(os.environ)] + ([known_hosts] if known_hosts else [])
-            self.known = KnownHosts(os.path.join(resolve().config_dir, "known_hosts"),
-                                    tuple(files))
+        if not isinstance(known_hosts, KnownHosts):  # from_config builds it from the paths
+            raise TypeError("SFTPStorage needs the KnownHosts to check the server against")
+        self.known = known_hosts
         self.verify_mode = verify
         self.remote_checksum = remote_checksum
         self.name_rules = RULES[names]
@@ -492,22 +488,33 @@ class SFTPStorage(StorageBackend):
 
     # -- construction from the configuration -----------------------------------------------
     @classmethod
+    def secret_slot(cls, options: dict, section: str) -> SecretSlot:
+        """A key file's passphrase if a key is configured, else the account's password."""
+        endpoint = f"{options['host']}:{options.get('port', 22)}"
+        user = options["username"]
+        if options.get("key_file"):
+            return SecretSlot(keyring_service("sftp", endpoint), user,
+                              f"Passphrase of the key {options['key_file']}",
+                              f"the key {options['key_file']} of {user} at {endpoint}")
+        return SecretSlot(keyring_service("sftp", endpoint), user,
+                          f"Password for {user} at {endpoint}", f"{user} at {endpoint}")
+
+    @classmethod
     def from_config(cls, options: dict, ctx) -> "SFTPStorage":
         options = dict(options)
         options.pop("password", None)
         options.pop("passphrase", None)
-        endpoint = f"{options['host']}:{options.get('port', 22)}"
-        service = service_name("sftp", endpoint)
+        slot = cls.secret_slot(options, ctx.section)
         if options.get("key_file"):
             # the keyring is asked only if the key turns out to need a passphrase: asking
             # costs every start 30 ms (its import, a D-Bus round trip) for nothing otherwise
             def passphrase():
-                return (ctx.secrets.get(service, options["username"]) or
+                return (ctx.secrets.get(slot.service, slot.user) or
                         ctx.env.get("DATAUPLOADER_SFTP_PASSPHRASE") or None)
             password = ctx.env.get("DATAUPLOADER_SFTP_PASSWORD") or None
         else:
             passphrase = ctx.env.get("DATAUPLOADER_SFTP_PASSPHRASE") or None
-            password = (ctx.secrets.get(service, options["username"]) or
+            password = (ctx.secrets.get(slot.service, slot.user) or
                         ctx.env.get("DATAUPLOADER_SFTP_PASSWORD") or None)
         read = [user_known_hosts(ctx.env)]
         if options.get("known_hosts"):
@@ -790,14 +797,14 @@ class SFTPStorage(StorageBackend):
                 key = f"{rel}/{a.filename}" if rel else a.filename
                 if statmod.S_ISDIR(a.st_mode or 0):
                     todo.append(key)
-                elif not _is_temp(a.filename):
+                elif not is_temp(a.filename):
                     found[key] = RemoteObject(key=key, size=a.st_size or 0)
         return found
 
     def upload(self, item: TransferItem, ctx: TransferContext) -> UploadResult:
         conn = self._conn()
         target = self._remote(item.key)
-        temp = self._remote(_temp_name(item))
+        temp = self._remote(temp_name(item))
         try:
             # (the job's listing saw that the target is free; _place looks again)
             self._ensure_dirs(conn, posixpath.dirname(target))
@@ -1156,4 +1163,4 @@ class SFTPStorage(StorageBackend):
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         conn = self._conn()
-        self._remove(conn, self._remote(_temp_name(item)))
+        self._remove(conn, self._remote(temp_name(item)))

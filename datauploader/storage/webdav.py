@@ -44,16 +44,16 @@ from urllib.parse import quote, unquote, urlsplit
 
 from datauploader import __version__
 from datauploader.checksums import HashingSink, new_hasher
-from datauploader.core.keys import RULES
-from datauploader.credentials import service_name
-from datauploader.errors import (AuthError, CancelledError, FileChangedError, FileError,
-                                 PermissionDeniedError, RemoteExistsError, StorageFullError,
-                                 TransientError, UnreachableError, UnsafeKeyError,
+from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
+                                 FileError, PermissionDeniedError, RemoteExistsError,
+                                 StorageFullError, TransientError, UnreachableError, UnsafeKeyError,
                                  UserFacingError, VerificationError, unreachable)
-from datauploader.storage.base import (Option, RemoteObject, StorageBackend, TransferContext,
-                                       TransferItem, UploadResult, other_content)
+from datauploader.names import RULES
+from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
+                                       UploadResult, other_content)
 from datauploader.storage.fastio import STALE_ERRORS, Connection, hashed_chunks
-from datauploader.storage.filesystem import TEMP_SUFFIX, _is_temp, _temp_name
+from datauploader.storage.tempnames import TEMP_SUFFIX, is_temp, temp_name
 
 log = logging.getLogger(__name__)
 
@@ -229,19 +229,36 @@ class WebDAVStorage(StorageBackend):
 
     # -- construction from the configuration -----------------------------------------------
     @classmethod
+    def secret_slot(cls, options: dict, section: str) -> SecretSlot | None:
+        url = options["url"].rstrip("/")
+        user = options.get("username", "")
+        auth = options.get("auth", "basic")
+        if auth == "none":
+            return None
+        if auth == "bearer":
+            return SecretSlot(keyring_service("webdav", url), user or "token",
+                              f"Token for {url}", f"the token of {url}")
+        if not user:
+            raise ConfigError("set 'username' first; its password then goes to the OS keyring.",
+                              section=f"storage:{section}", key="username")
+        return SecretSlot(keyring_service("webdav", url), user, f"Password for {user} at {url}",
+                          f"{user} at {url}")
+
+    @classmethod
     def from_config(cls, options: dict, ctx) -> "WebDAVStorage":
         options = dict(options)
         options.pop("password", None)
         options.pop("token", None)
-        svc = service_name("webdav", options["url"].rstrip("/"))
-        user = options.get("username", "")
         password = token = None
-        if options.get("auth", "basic") == "basic" and user:
-            password = ctx.secrets.get(svc, user)
+        auth = options.get("auth", "basic")
+        if auth == "basic" and options.get("username"):
+            slot = cls.secret_slot(options, ctx.section)
+            password = ctx.secrets.get(slot.service, slot.user)
             if password is None:
                 password = ctx.env.get("DATAUPLOADER_WEBDAV_PASSWORD")
-        elif options.get("auth") == "bearer":
-            token = ctx.secrets.get(svc, user or "token") or \
+        elif auth == "bearer":
+            slot = cls.secret_slot(options, ctx.section)
+            token = ctx.secrets.get(slot.service, slot.user) or \
                 ctx.env.get("DATAUPLOADER_WEBDAV_TOKEN") or None
         return cls(**options, password=password, token=token, storage_name=ctx.section)
 
@@ -519,7 +536,7 @@ class WebDAVStorage(StorageBackend):
                     continue  # the folder itself
                 if folder:
                     todo.append(key)
-                elif not _is_temp(posixpath.basename(key)):
+                elif not is_temp(posixpath.basename(key)):
                     found[key] = RemoteObject(key=key, size=size, etag=etag,
                                               metadata={"checksums": sums} if sums else {})
         return found
@@ -697,7 +714,7 @@ class WebDAVStorage(StorageBackend):
 
     def upload(self, item: TransferItem, ctx: TransferContext) -> UploadResult:
         target = self._path(item.key)
-        temp = self._path(_temp_name(item))
+        temp = self._path(temp_name(item))
         folder = posixpath.dirname(item.key)
         if folder not in self._collections:
             self._ensure_collection(folder)
@@ -835,7 +852,7 @@ class WebDAVStorage(StorageBackend):
                             skipped=True)
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
-        self._request("DELETE", self._path(_temp_name(item)))  # ours by name; 404 is fine
+        self._request("DELETE", self._path(temp_name(item)))  # ours by name; 404 is fine
 
 
 class _EarlyAnswer(Exception):

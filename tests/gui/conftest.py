@@ -2,14 +2,16 @@
 
 import os
 
+import pytest  # noqa: E402
+
+from datauploader.app.paths import resolve  # noqa: E402
+from datauploader.app.service import Service  # noqa: E402
+from tests.integration.conftest import s3_config  # noqa: E402,F401
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
-import pytest  # noqa: E402
 
-from datauploader.paths import resolve  # noqa: E402
-from datauploader.service import Service  # noqa: E402
-from tests.integration.conftest import s3_config  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def test_templates_keep_metadata_for_the_next_dataset(qtbot, make_window, files,
 
 
 def test_settings_dialog_is_generated_from_the_declarations(qtbot, make_window, gui_env):
-    from datauploader import settings as S
+    from datauploader.app import settings as S
     from datauploader.gui.dialogs.settings import SettingsDialog
     w = make_window()
     dlg = SettingsDialog(w.service, "local", w)

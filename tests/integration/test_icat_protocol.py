@@ -176,7 +176,7 @@ def test_an_expired_session_asks_for_a_login_without_leaking_it(icat, cat):
     icat.control("sessions", expire_all=True)
     with pytest.raises(AuthError) as e:
         cat.investigations()
-    assert "log in again" in e.value.message and cat.rest.session_id not in str(e.value)
+    assert "log in again" in e.value.message and cat.session.session_id not in str(e.value)
     assert "Session id:…" in e.value.message
 
 
@@ -239,7 +239,7 @@ def item_for(path, key, task=1):
 def ids(icat, cat):
     inv = cat.find_investigation("MX-1")
     ds = cat.create_dataset(inv.id, DatasetSpec(name="D", dataset_key="du-k"))
-    storage = IDSStorage(cat)
+    storage = IDSStorage(cat.session)
     storage.use_dataset("MX-1/D", ds.id)
     yield storage, ds
     storage.close()
@@ -255,7 +255,7 @@ def test_python_icat_ids_client_puts_and_gets_through_the_emulator(icat, cat, id
     content = os.urandom(70_000)
     src = tmp_path / "greet.txt"
     src.write_bytes(content)
-    fmt = cat.datafile_format_id()
+    fmt = cat.session.datafile_format_id()
     with open(src, "rb") as f:  # python-icat sends chunked and checks the CRC32 IDS answers
         df_id = client.put(f, "greet.txt", int(ds.id), fmt, datafileModTime=1700000000000)
     (df,) = icat.datafiles()

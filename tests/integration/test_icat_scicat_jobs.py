@@ -321,8 +321,8 @@ def test_kill_mid_job_then_resume_without_duplicates(rig, cli, scan, request, tm
     (Path(__file__).resolve().parents[2] / "resources" / "examples").glob("catalogue-*.ini")),
     ids=lambda p: p.name)
 def test_example_configurations_are_valid(example, tmp_path):
-    from datauploader.paths import resolve
-    from datauploader.service import Service
+    from datauploader.app.paths import resolve
+    from datauploader.app.service import Service
 
     env = {"DATAUPLOADER_HOME": str(tmp_path / "home"),
            "DATAUPLOADER_SYSTEM_CONFIG": str(tmp_path / "none.ini"),

@@ -11,8 +11,8 @@ from datauploader.core.journal import Journal
 from datauploader.core.models import DatasetDefinition, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy
-from datauploader.core.source import SourceReader
 from datauploader.events import BytesSent, FileDone, PartDone, RecordingSubscriber, Subscriber
+from datauploader.source import SourceReader
 from datauploader.storage.s3 import S3Storage
 from datauploader.storage.s3_client import Credentials
 

@@ -31,10 +31,9 @@ from datauploader.core.models import DatasetDefinition, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.progress import ProgressTracker
 from datauploader.core.retry import RetryPolicy
-from datauploader.core.source import SourceReader
 from datauploader.errors import AuthError, ExitCode, RemoteExistsError, UnsafeKeyError
-from datauploader.events import (BytesSent, FileDone, FileRetrying, RecordingSubscriber,
-                                 Subscriber)
+from datauploader.events import BytesSent, FileDone, FileRetrying, RecordingSubscriber, Subscriber
+from datauploader.source import SourceReader
 from datauploader.storage.base import TransferContext, TransferItem
 from datauploader.storage.hostkeys import KnownHosts
 from datauploader.storage.sftp import SFTPStorage
@@ -329,9 +328,9 @@ def test_keyring_is_asked_for_a_passphrase_only_when_the_key_needs_one(sshd_serv
                                                                        files):
     """Reading the OS keyring costs every start its import and a D-Bus round trip: an
     unprotected key never asks it; a protected one asks once, and gets in with the answer."""
-    from datauploader.credentials import SecretStore
-    from datauploader.paths import resolve
-    from datauploader.service import BuildContext
+    from datauploader.app.credentials import SecretStore
+    from datauploader.app.paths import resolve
+    from datauploader.app.service import BuildContext
 
     class Recording(SecretStore):
         def __init__(self, stored):

@@ -12,11 +12,11 @@ import threading
 
 import pytest
 
+from datauploader.app.paths import resolve
+from datauploader.app.service import Service
 from datauploader.core.engine import JobControls
 from datauploader.core.models import DatasetDefinition, Mode
 from datauploader.events import RecordingSubscriber, SyncStatus
-from datauploader.paths import resolve
-from datauploader.service import Service
 from tests.integration.test_kill_and_resume import journal_rows, wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ import subprocess
 import sys
 import threading
 import uuid
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -31,9 +31,9 @@ from datauploader.core.journal import Journal
 from datauploader.core.models import DatasetDefinition, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy
-from datauploader.core.source import SourceReader
 from datauploader.errors import ExitCode, RemoteExistsError
 from datauploader.events import BytesSent, FileRetrying, RecordingSubscriber
+from datauploader.source import SourceReader
 from datauploader.storage.base import TransferContext, TransferItem
 from datauploader.storage.webdav import WebDAVStorage, parse_digest, parse_oc_checksums
 from tests.integration.test_kill_and_resume import journal_rows, spawn, wait_for

@@ -1,8 +1,8 @@
 import pytest
 
-from datauploader.config import Config
+from datauploader.app.config import Config
+from datauploader.app.paths import resolve
 from datauploader.errors import ConfigError
-from datauploader.paths import resolve
 
 
 @pytest.fixture

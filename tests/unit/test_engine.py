@@ -10,14 +10,14 @@ from datauploader.catalogue.local import LocalCatalogue
 from datauploader.core.clock import FakeClock
 from datauploader.core.engine import Engine, EngineSettings, JobControls, dataset_key
 from datauploader.core.journal import Journal
-from datauploader.core.keys import RULES
 from datauploader.core.models import DatasetDefinition, JobState, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy
 from datauploader.errors import AuthError, ExitCode, TransientError, UnreachableError
-from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone,
-                                 FileRetrying, FilesRegistered, FileStarted, JobDone,
-                                 JobStarted, RecordingSubscriber, Subscriber)
+from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone, FileRetrying,
+                                 FilesRegistered, FileStarted, JobDone, JobStarted,
+                                 RecordingSubscriber, Subscriber)
+from datauploader.names import RULES
 from datauploader.storage.filesystem import FilesystemStorage
 
 

@@ -1,7 +1,8 @@
 import pytest
 
-from datauploader.core.keys import RULES, fill_prefix, join_safe
+from datauploader.core.keys import fill_prefix, join_safe
 from datauploader.errors import ConfigError, UnsafeKeyError
+from datauploader.names import RULES
 
 S3, POSIX, WIN = RULES["s3"], RULES["posix"], RULES["windows"]
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from datauploader import paths
+from datauploader.app import paths
 
 
 def test_explicit_override_wins(tmp_path):

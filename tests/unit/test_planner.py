@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from datauploader.core.keys import RULES
 from datauploader.core.planner import Planner, matches
 from datauploader.errors import InputError
+from datauploader.names import RULES
 
 
 def tree(root, files):

@@ -3,7 +3,8 @@ import time
 import pytest
 
 from datauploader.core.clock import FakeClock
-from datauploader.core.throttle import Throttle, Timetable, format_rate, parse_rate
+from datauploader.core.throttle import Throttle, Timetable
+from datauploader.units import format_rate, parse_rate
 
 
 def test_parse_rate():

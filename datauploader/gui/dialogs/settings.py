@@ -1,5 +1,5 @@
 """The settings dialog, generated from the same declarations as the configuration
-(datauploader.settings): one field per setting, locked ones read-only with the reason."""
+(datauploader.app.settings): one field per setting, locked ones read-only with the reason."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QD
                              QFormLayout, QLabel, QLineEdit, QSpinBox, QTabWidget, QVBoxLayout,
                              QWidget)
 
-from datauploader import settings as S
-from datauploader.config import save_user_settings
+from datauploader.app import settings as S
 
 
 class SettingsDialog(QDialog):
@@ -108,8 +107,5 @@ class SettingsDialog(QDialog):
             self.error.setText(str(e))
             self.error.show()
             return
-        save_user_settings(self.service.paths, values)
-        for k, v in values.items():  # effective at once for new jobs
-            self.service.config.settings[k] = v
-            self.service.config.setting_sources[k] = self.service.paths.user_config
+        self.service.save_user_settings(values)
         self.accept()

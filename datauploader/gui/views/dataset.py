@@ -6,19 +6,18 @@ from __future__ import annotations
 import os
 
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal, pyqtSlot
-from PyQt5.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QCompleter,
-                             QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                             QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget,
-                             QMessageBox, QPlainTextEdit, QPushButton, QRadioButton,
-                             QSplitter, QTableView, QTableWidget, QTableWidgetItem,
+from PyQt5.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QCompleter, QFileDialog,
+                             QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
+                             QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton,
+                             QRadioButton, QSplitter, QTableView, QTableWidget, QTableWidgetItem,
                              QVBoxLayout, QWidget)
 
-from datauploader.cli.progress import human_bytes
 from datauploader.core.models import DatasetDefinition, Mode
 from datauploader.core.templates import Templates
 from datauploader.errors import describe
 from datauploader.gui.models import PlanPreviewModel
 from datauploader.gui.tasks import Calls
+from datauploader.units import human_bytes
 
 
 def _split(text: str) -> list[str]:

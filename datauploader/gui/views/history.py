@@ -10,12 +10,12 @@ from PyQt5.QtCore import Qt, pyqtSignal, pyqtSlot
 from PyQt5.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
                              QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from datauploader.cli.progress import human_bytes
 from datauploader.core.models import JobState, TaskState
 from datauploader.core.reports import write_report
 from datauploader.errors import describe
 from datauploader.gui.models import HistoryTableModel
 from datauploader.gui.tasks import Calls
+from datauploader.units import human_bytes
 
 
 class HistoryView(QWidget):

@@ -7,7 +7,7 @@ from PyQt5.QtCore import Qt, pyqtSignal, pyqtSlot
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                              QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from datauploader.errors import describe
+from datauploader.errors import UnknownHostKeyError, describe
 from datauploader.gui.tasks import Calls
 
 
@@ -179,8 +179,7 @@ class LoginView(QWidget):
     def _failed(self, exc) -> None:
         self._set_busy(False)
         # -- an SFTP server seen for the first time: ask, never trust silently (issue 7) ----
-        from datauploader.storage.hostkeys import HostKeyUnknownError
-        if isinstance(exc, HostKeyUnknownError):
+        if isinstance(exc, UnknownHostKeyError):
             self._ask_host_key(exc)
             return
         # ----------------------------------------------------------------------------------

@@ -4,13 +4,12 @@ cancel; failures in a non-modal strip with Retry; a log panel."""
 from __future__ import annotations
 
 from PyQt5.QtCore import QRegularExpression, QSortFilterProxyModel, Qt, pyqtSignal, pyqtSlot
-from PyQt5.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                             QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+                             QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from datauploader.cli.progress import human_bytes, human_duration
 from datauploader.core.progress import JobSnapshot
 from datauploader.gui.models import STATUS_ROLE, FileTableModel
+from datauploader.units import human_bytes, human_duration
 
 LOG_LINES = 2000
 

@@ -31,10 +31,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from datauploader import settings as S
+from datauploader.app import settings as S
+from datauploader.app.paths import Paths
 from datauploader.catalogue import CATALOGUES, catalogue_class
 from datauploader.errors import ConfigError
-from datauploader.paths import Paths
 from datauploader.storage import BACKENDS, backend_class
 
 BUILTIN = "<built-in>"
@@ -70,42 +70,6 @@ class Section:
 
     def source(self, key: str) -> str:
         return self.sources.get(key, self.file)
-
-
-def parse_size(text: str) -> int:
-    t = text.strip().lower().rstrip("b").rstrip("i")
-    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(t[-1:], 1)
-    if t[-1:] in "kmg":
-        t = t[:-1]
-    try:
-        return int(float(t) * mult)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a size (write e.g. 8M)") from None
-
-
-def parse_option(opt, text: str):
-    t = text.strip()
-    if opt.choices and t.lower() not in opt.choices:
-        raise ValueError(f"'{t}' is not one of: {', '.join(opt.choices)}")
-    if opt.type is int:
-        try:
-            return int(t)
-        except ValueError:
-            raise ValueError(f"'{t}' is not a whole number") from None
-    if opt.type is float:
-        try:
-            return float(t)
-        except ValueError:
-            raise ValueError(f"'{t}' is not a number") from None
-    if opt.type is bool:
-        if t.lower() in ("1", "yes", "true", "on"):
-            return True
-        if t.lower() in ("0", "no", "false", "off"):
-            return False
-        raise ValueError(f"'{t}' is not yes or no")
-    if opt.type == "size":
-        return parse_size(t)
-    return t
 
 
 class Config:
@@ -258,7 +222,7 @@ class Config:
                                       "keyring or the environment.", file=path, section=title,
                                       key=key)
                 try:
-                    parse_option(opt, text)
+                    opt.parse(text)
                 except ValueError as e:
                     raise ConfigError(f"{e}.", file=path, section=title, key=key) from None
         else:
@@ -347,7 +311,7 @@ class Config:
         out: dict[str, object] = {}
         for opt in cls.OPTIONS:
             if opt.name in sec.values:
-                out[opt.name] = parse_option(opt, sec.values[opt.name])
+                out[opt.name] = opt.parse(sec.values[opt.name])
             elif opt.required:
                 raise ConfigError(f"'{opt.name}' is missing: {opt.description}.",
                                   file=sec.file, section=sec.title, key=opt.name)

@@ -12,22 +12,24 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+from datauploader.app.config import Config, save_user_settings
+from datauploader.app.credentials import SecretStore
+from datauploader.app.paths import Paths
 from datauploader.catalogue import catalogue_class
-from datauploader.catalogue.base import Catalogue
-from datauploader.config import Config
+from datauploader.catalogue.base import Catalogue, SharesSession
 from datauploader.core.engine import Engine, EngineSettings, JobControls, JobLock, dataset_key
 from datauploader.core.journal import JobRecord, Journal
 from datauploader.core.keys import fill_prefix
 from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
+from datauploader.core.planner import Plan, Planner
 from datauploader.core.sync import SyncJob
 from datauploader.core.watch import WatchSettings
-from datauploader.core.planner import Plan, Planner
-from datauploader.credentials import SecretStore
-from datauploader.errors import AuthError, CancelledError, ConfigError, UserFacingError, describe
+from datauploader.errors import (AuthError, CancelledError, ConfigError, UsageError,
+                                 UserFacingError, describe)
 from datauploader.events import JobDone
-from datauploader.paths import Paths
+from datauploader.options import SecretSlot
 from datauploader.storage import backend_class
-from datauploader.storage.base import StorageBackend
+from datauploader.storage.base import ChecksHostKey, StorageBackend, WritesIntoDataset
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,9 @@ class BuildContext:
     env: Mapping[str, str]
     secrets: SecretStore
     paths: Paths
-    #: another [catalogue:NAME], shared with the profile (IDS storage works in ICAT's session)
-    catalogue: Callable[[str], Catalogue] | None = None
+    #: the session of another [catalogue:NAME] (IDS storage works in ICAT's session), or None
+    #: when that catalogue shares none
+    session: Callable[[str], object | None] | None = None
 
 
 @dataclass
@@ -73,9 +76,7 @@ class VerifyReport:
 
 def build(kind: str, typ: str, options: dict, ctx: BuildContext):
     cls = backend_class(typ) if kind == "storage" else catalogue_class(typ)
-    if hasattr(cls, "from_config"):
-        return cls.from_config(options, ctx)
-    return cls(**options)
+    return cls.from_config(options, ctx)
 
 
 class Service:
@@ -113,14 +114,14 @@ class Service:
 
     # -- backends ---------------------------------------------------------------------------
     def _ctx(self, section: str) -> BuildContext:
-        return BuildContext(section, self.env, self.secrets, self.paths, self._catalogue_named)
+        return BuildContext(section, self.env, self.secrets, self.paths, self._shared_session)
+
+    def _shared_session(self, catalogue: str):
+        cat = self._catalogue_named(catalogue)
+        return cat.shared_session() if isinstance(cat, SharesSession) else None
 
     def storage(self, profile: str | None = None) -> StorageBackend:
-        name = self.config.profile(profile).values["storage"]
-        if name not in self._storages:
-            typ, options = self.config.options("storage", name)
-            self._storages[name] = build("storage", typ, options, self._ctx(name))
-        return self._storages[name]
+        return self.storage_named(self.config.profile(profile).values["storage"])
 
     def catalogue(self, profile: str | None = None) -> Catalogue:
         return self._catalogue_named(self.config.profile(profile).values["catalogue"])
@@ -132,6 +133,47 @@ class Service:
                 options["path"] = self.paths.default_catalogue
             self._catalogues[name] = build("catalogue", typ, options, self._ctx(name))
         return self._catalogues[name]
+
+    def storage_named(self, name: str) -> StorageBackend:
+        """The storage of a [storage:NAME] section, whichever profile uses it."""
+        if name not in self._storages:
+            typ, options = self.config.options("storage", name)
+            self._storages[name] = build("storage", typ, options, self._ctx(name))
+        return self._storages[name]
+
+    # -- storage secrets and server keys -----------------------------------------------------
+    def storage_secret_slot(self, name: str) -> SecretSlot:
+        """Where the secret of [storage:NAME] lives in the OS keyring (as its backend says)."""
+        typ, options = self.config.options("storage", name)
+        sec = self.config.section("storage", name)
+        try:
+            slot = backend_class(typ).secret_slot(options, name)
+        except ConfigError as e:
+            raise ConfigError(e.problem, file=sec.source(e.key or "type"), section=sec.title,
+                              key=e.key) from None
+        if slot is None:
+            raise UsageError(f"[storage:{name}] is of type {typ} and, as configured, takes no "
+                             "secret from the OS keyring.")
+        return slot
+
+    def store_storage_secret(self, name: str, secret: str) -> SecretSlot:
+        slot = self.storage_secret_slot(name)
+        self.secrets.set(slot.service, slot.user, secret)
+        return slot
+
+    def forget_storage_secret(self, name: str) -> tuple[SecretSlot, bool]:
+        slot = self.storage_secret_slot(name)
+        return slot, self.secrets.delete(slot.service, slot.user)
+
+    def check_host_key(self, storage: StorageBackend) -> None:
+        """Before a job: raise UnknownHostKeyError if the storage's server key is not trusted
+        yet (storages without server keys pass)."""
+        if isinstance(storage, ChecksHostKey):
+            storage.check_host_key()
+
+    def reading_needs_login(self, profile: str | None = None) -> bool:
+        """Whether reading the stored files back needs the catalogue's login (IDS)."""
+        return isinstance(self.storage(profile), WritesIntoDataset)
 
     def login(self, profile: str | None = None, credentials: dict | None = None,
               prompt: Callable | None = None, remember: bool = False) -> str:
@@ -197,6 +239,15 @@ class Service:
             if v is not None and k in values and not self.config.is_locked(k):
                 values[k] = v
         return values
+
+    def save_user_settings(self, values: dict) -> str:
+        """Write settings to the per-user file; effective at once for new jobs. Returns the
+        file written."""
+        path = save_user_settings(self.paths, values)
+        for k, v in values.items():
+            self.config.settings[k] = v
+            self.config.setting_sources[k] = path
+        return path
 
     def engine_settings(self, profile: str | None = None, overrides: dict | None = None) -> EngineSettings:
         return EngineSettings.from_settings(self.settings_values(profile, overrides))
@@ -296,9 +347,8 @@ class Service:
         quick one compares existence, size and the checksum the server has recorded."""
         job = self.journal.job(job_id)
         storage = self.storage(job.profile)
-        use_dataset = getattr(storage, "use_dataset", None)  # IDS: keys live in that dataset
-        if use_dataset is not None and job.dataset_id:
-            use_dataset(job.prefix, job.dataset_id)
+        if isinstance(storage, WritesIntoDataset) and job.dataset_id:
+            storage.use_dataset(job.prefix, job.dataset_id)  # IDS: keys live in that dataset
         report = VerifyReport(job_id, "quick" if quick else "full")
         for t in self.journal.iter_tasks(job_id):
             if cancel is not None and cancel.is_set():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from datauploader import units
 from datauploader.checksums import ALGORITHMS
 from datauploader.core.throttle import Timetable
 
@@ -43,11 +44,7 @@ class Setting:
                 raise ValueError(f"'{t}' is not one of: {', '.join(self.choices)}")
             return t.lower()
         if self.kind == "bool":
-            if t.lower() in ("1", "yes", "true", "on"):
-                return True
-            if t.lower() in ("0", "no", "false", "off"):
-                return False
-            raise ValueError(f"'{t}' is not yes or no")
+            return units.parse_bool(t)
         if self.kind == "bandwidth":
             Timetable.parse(t)  # raises ValueError with a plain reason
             return t

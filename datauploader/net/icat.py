@@ -1,5 +1,7 @@
-"""ICAT's REST interface (icat.server ``ICATRest``): properties, session life cycle, search and
-write, with ICAT's error bodies mapped to our error classes.
+"""An ICAT session over ICAT's REST interface (icat.server ``ICATRest``): properties, session
+life cycle, search and write, with ICAT's error bodies mapped to our error classes, and the
+look-ups both its users need. Shared by the ICAT catalogue (which logs in and registers) and the
+IDS storage (which puts bytes in the same session), so neither imports the other.
 
 The session id travels the way ICAT wants it (form field on POST, query parameter on GET and
 DELETE, path segment for /session/{id}); it is redacted from every message we raise. The
@@ -17,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from datauploader.catalogue.webclient import WebClient, json_or_none, redact, where
-from datauploader.errors import (AuthError, CatalogueError, PermissionDeniedError,
-                                 TransientError, UserFacingError)
+from datauploader.checksums import normalize
+from datauploader.errors import (AuthError, CatalogueError, PermissionDeniedError, TransientError,
+                                 UserFacingError)
+from datauploader.net.webclient import WebClient, json_or_none, redact, where
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,38 @@ def quote(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-class ICATRest:
+def encode_checksum(value: str, algorithm: str) -> str:
+    """ICAT has no algorithm field: crc32 as bare hex (the form IDS itself writes), any other
+    algorithm as ``<algorithm>:<hex>``, so the value is never ambiguous."""
+    if algorithm == "crc32":
+        return normalize(value, "crc32")
+    return f"{algorithm}:{value}"
+
+
+def decode_checksum(text: str | None) -> tuple[str | None, str | None]:
+    """(value, algorithm) of a Datafile.checksum; a bare short hex string is IDS's CRC32."""
+    if not text:
+        return None, None
+    alg, sep, value = text.partition(":")
+    if sep:
+        return value, alg
+    if len(text) <= 8 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return normalize(text, "crc32"), "crc32"
+    return text, None
+
+
+class ICATSession:
+    """One login to one ICAT server; thread-safe."""
+
     def __init__(self, url: str, *, verify: bool | str = True, timeout: float = 120.0,
+                 facility: str = "", datafile_format: str = "other",
                  clock: Callable[[], float] = time.monotonic):
         self.base = url.rstrip("/")
+        self.verify = verify
         self.web = WebClient(self.base, verify=verify, timeout=(10.0, timeout), what="ICAT")
+        self.facility = facility
+        self.datafile_format = datafile_format
+        self._ids: dict[tuple, int] = {}  # (entity, name, condition) → id of reference data
         self.clock = clock
         self._lock = threading.RLock()
         self.session_id: str | None = None
@@ -59,6 +89,9 @@ class ICATRest:
     @property
     def where(self) -> str:
         return where(self.base)
+
+    def describe(self) -> str:
+        return f"ICAT at {self.where}"
 
     # -- errors -----------------------------------------------------------------------------
     def error(self, resp, action: str) -> Exception:
@@ -214,6 +247,49 @@ class ICATRest:
         resp = self._call("POST", "/entityManager", action,
                           data={"sessionId": sid, "entities": json.dumps(entities)}, headers=FORM)
         return json_or_none(resp) or []
+
+    # -- look-ups shared by the catalogue and IDS ---------------------------------------------
+    def facility_cond(self, alias: str) -> str:
+        return f" AND {alias}.facility.name = {quote(self.facility)}" if self.facility else ""
+
+    def reference_id(self, entity: str, name: str, extra: str = "", what: str = "") -> int:
+        """The id of reference data (a Facility, DatafileFormat, DatasetType …) by name, cached;
+        a name ICAT does not have is an error that lists the ones it has."""
+        key = (entity, name, extra)
+        with self._lock:
+            if key in self._ids:
+                return self._ids[key]
+        scope = "" if entity == "Facility" else self.facility_cond("t")
+        rows = unwrap(self.search(
+            f"SELECT t FROM {entity} t WHERE t.name = {quote(name)}{extra}{scope} ORDER BY t.id",
+            f"look up {what or entity}"), entity)
+        if not rows:
+            known = sorted({r["name"] for r in unwrap(self.search(
+                f"SELECT t FROM {entity} t WHERE t.id > 0{scope} ORDER BY t.name LIMIT 0, 50",
+                f"list {what or entity}s"), entity)})
+            raise CatalogueError(f"{self.describe()} has no {what or entity} named '{name}'"
+                                 + (f"; it has: {', '.join(known)}." if known else "."))
+        with self._lock:
+            self._ids[key] = rows[0]["id"]
+        return rows[0]["id"]
+
+    def datafile_format_id(self, spec: str | None = None) -> int:
+        """``name`` or ``name:version`` (default: the configured format)."""
+        name, _, version = (spec or self.datafile_format).partition(":")
+        extra = f" AND t.version = {quote(version)}" if version else ""
+        return self.reference_id("DatafileFormat", name, extra, "datafile format")
+
+    def datafiles(self, dataset_id: str) -> list[dict]:
+        """Every Datafile of the dataset (id, name, fileSize, checksum, location, …)."""
+        return unwrap(self.search_all(
+            f"SELECT df FROM Datafile df WHERE df.dataset.id = {int(dataset_id)} ORDER BY df.id",
+            "list the dataset's files"), "Datafile")
+
+    def find_datafile(self, dataset_id: str, name: str) -> dict | None:
+        rows = unwrap(self.search(
+            f"SELECT df FROM Datafile df WHERE df.dataset.id = {int(dataset_id)} AND "
+            f"df.name = {quote(name)}", f"look up file '{name}'"), "Datafile")
+        return rows[0] if rows else None
 
     def close(self) -> None:
         self._stop.set()

@@ -17,10 +17,6 @@ from datauploader.errors import UserFacingError
 log = logging.getLogger(__name__)
 
 
-def service_name(kind: str, endpoint: str) -> str:
-    return f"datauploader:{kind}:{endpoint}"
-
-
 def _skip_macos_api() -> None:
     """keyring imports its macOS backend's ctypes bindings on every system; off macOS their
     ``find_library`` calls run ldconfig, gcc and ld (about 0.2 s per process). The backend

@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from datauploader.errors import TransientError, UnreachableError, UserFacingError
-from datauploader.storage.base import Option
+from datauploader.options import Option
 
 #: (connect, read) seconds; a read timeout this long still lets a slow server answer a big batch
 DEFAULT_TIMEOUT = (10.0, 120.0)
