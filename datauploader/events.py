@@ -86,6 +86,7 @@ class FileDone:
     location: str
     verified_by: str  # how the server confirmed it, e.g. "etag-md5", "sha256-reread"
     skipped: bool = False  # already present remotely with identical content
+    etag: str | None = None  # as the server stated it (the closing check compares it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class FileFailed:
     task_id: int
     relpath: str
     error: str
-    kind: str  # classify(): 'file', 'retry', 'auth', 'fatal'
+    kind: str  # classify(): 'file', 'retry', 'auth', 'fatal'; or 'unplanned' (never planned)
     attempts: int
     details: str | None = None
     cause: str = ""  # the exception's class name (sync mode retries a FileChangedError)
@@ -177,6 +178,7 @@ class JobDone:
     details: str | None = None
     exit_code: int = 0
     bytes_sent: int = 0  # put on the wire by this run (a resume sends only what is missing)
+    files_left_out: int = 0  # left out of the dataset by the operator's decision
 
 
 _METHOD = {

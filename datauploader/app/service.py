@@ -20,11 +20,11 @@ from datauploader.catalogue.base import Catalogue, SharesSession
 from datauploader.core.engine import Engine, EngineSettings, JobControls, JobLock, dataset_key
 from datauploader.core.journal import JobRecord, Journal
 from datauploader.core.keys import fill_prefix
-from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
+from datauploader.core.models import FAILED_STATES, DatasetDefinition, JobState, Mode, TaskState
 from datauploader.core.planner import Plan, Planner
 from datauploader.core.sync import SyncJob
 from datauploader.core.watch import WatchSettings
-from datauploader.errors import (AuthError, CancelledError, ConfigError, UsageError,
+from datauploader.errors import (AuthError, CancelledError, ConfigError, InputError, UsageError,
                                  UserFacingError, describe)
 from datauploader.events import JobDone
 from datauploader.options import SecretSlot
@@ -253,7 +253,10 @@ class Service:
         return EngineSettings.from_settings(self.settings_values(profile, overrides))
 
     # -- planning and jobs ------------------------------------------------------------------
-    def prepare(self, definition: DatasetDefinition, profile: str | None = None) -> PreparedJob:
+    def prepare(self, definition: DatasetDefinition, profile: str | None = None,
+                overrides: dict | None = None) -> PreparedJob:
+        """Plan the dataset: every file with its remote key, the links met and what was done
+        with each, and what could not be planned."""
         storage = self.storage(profile)
         values = {"proposal": definition.proposal, "dataset": definition.name,
                   "type": definition.dataset_type, "sample": definition.sample}
@@ -263,25 +266,34 @@ class Service:
             sec = self.config.section("storage", self.config.profile(profile).values["storage"])
             raise ConfigError(e.problem, file=sec.source("prefix"), section=sec.title,
                               key="prefix") from None
-        planner = Planner(storage.name_rules, definition.include, definition.exclude)
+        links = self.settings_values(profile, overrides)["links"]
+        planner = Planner(storage.name_rules, definition.include, definition.exclude, links)
         return PreparedJob(planner.plan(definition.paths, prefix), prefix, storage)
 
     def create_job(self, definition: DatasetDefinition, profile: str | None = None,
                    prepared: PreparedJob | None = None, options: dict | None = None) -> int:
         profile = profile or self.config.default_profile
-        prepared = prepared or self.prepare(definition, profile)
+        options = {k: v for k, v in (options or {}).items() if v is not None}
+        prepared = prepared or self.prepare(definition, profile, options)
         storage = prepared.storage
         cat = self.catalogue(profile)
-        settings = self.engine_settings(profile, options)
+        values = self.settings_values(profile, options)
         key = dataset_key(cat.describe(), definition.proposal, definition.name,
                           storage.describe(), prepared.prefix)
+        plan = prepared.plan
+        sync = definition.mode == Mode.SYNC.value
+        if not sync and not plan.files and not plan.unplanned:
+            raise InputError("There is nothing to upload: the selection holds no files"
+                             + (" that the include and exclude patterns let through"
+                                if definition.include or definition.exclude else "")
+                             + ". Add files, or change the patterns.")
         # sync mode: every file, even one already there, passes the completeness gate first,
         # so the job starts empty and the watcher adds files as they are complete
-        files = [] if definition.mode == Mode.SYNC.value else prepared.plan.files
         return self.journal.create_job(
             profile=profile, catalogue=cat.describe(), storage=storage.describe(),
-            prefix=prepared.prefix, definition=definition, files=files,
-            options={"checksum": settings.checksum, **(options or {})}, dataset_key=key)
+            prefix=prepared.prefix, definition=definition, files=[] if sync else plan.files,
+            options={**options, "checksum": values["checksum"], "links": values["links"]},
+            dataset_key=key, unplanned=() if sync else plan.unplanned)
 
     def run_job(self, job_id: int, subscribers=(), controls: JobControls | None = None,
                 overrides: dict | None = None, clock=None,
@@ -301,11 +313,9 @@ class Service:
             raise UserFacingError(
                 f"Profile '{job.profile}' now uses {cat.describe()}, but job {job_id} was started "
                 f"with {job.catalogue}. Restore that configuration to resume it.")
-        # the checksum algorithm is fixed per job: a resume must not mix algorithms
-        overrides = dict(overrides or {})
-        overrides["checksum"] = job.options.get("checksum", overrides.get("checksum"))
+        overrides = self.job_options(job, overrides)
         settings = self.engine_settings(job.profile, overrides)
-        settings.checksum = job.options.get("checksum", settings.checksum)
+        self._rescan_unplanned(job, storage, overrides)
         engine = Engine(self.journal, storage, cat, settings, subscribers=subscribers,
                         lock_dir=self.paths.locks, clock=clock)
         if job.definition.mode != Mode.SYNC.value:
@@ -324,6 +334,47 @@ class Service:
             return engine.run(job_id, controls, source=sync)
         finally:
             sync.stop()
+
+    def job_options(self, job: JobRecord, overrides: dict | None = None) -> dict:
+        """The job's options (workers, bandwidth limit …, from the journal) with this run's
+        overrides; an override is remembered for the next resume. The checksum algorithm is
+        fixed per job: a resume must not mix algorithms."""
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if "checksum" in job.options:
+            given.pop("checksum", None)
+        options = {**job.options, **given}
+        if options != job.options:
+            self.journal.set_options(job.id, options)
+        return options
+
+    def _rescan_unplanned(self, job: JobRecord, storage: StorageBackend, options: dict) -> None:
+        """What could not be planned before (an unreadable folder, a vanished file) is
+        scanned again, so that a resume after the cause was fixed uploads it."""
+        unplanned = self.journal.tasks(job.id, [TaskState.UNPLANNED])
+        if not unplanned:
+            return
+        d = job.definition
+        planner = Planner(storage.name_rules, d.include, d.exclude,
+                          options.get("links") or self.settings_values(job.profile)["links"])
+        roots = [os.path.abspath(os.path.expanduser(p)) for p in d.paths]
+        for t in unplanned:
+            plan = planner.replan(t.path, t.relpath, t.kind, job.prefix, roots)
+            found = self.journal.replan(t.id, plan.files, plan.unplanned)
+            log.info("job %s: %s scanned again: %d files found, %d still cannot be read",
+                     job.id, t.relpath, found, len(plan.unplanned))
+
+    def leave_out(self, job_id: int, relpaths: Iterable[str] | None = None) -> list[str]:
+        """Record the operator's decision to leave failed files out of the dataset (all of
+        them if ``relpaths`` is None); a resume then completes the dataset without them."""
+        job = self.journal.job(job_id)
+        if relpaths is not None:
+            relpaths = list(relpaths)
+            failed = {t.relpath for t in self.journal.tasks(job_id, FAILED_STATES)}
+            unknown = [r for r in relpaths if r not in failed]
+            if unknown:
+                raise InputError(f"Job {job.id} has no failed file named {unknown[0]}; "
+                                 f"'datauploader jobs {job.id}' lists its failed files.")
+        return self.journal.leave_out(job_id, relpaths)
 
     def job_state(self, job: JobRecord) -> JobState:
         """RUNNING in the journal but no process holds its lock: it was killed."""

@@ -74,6 +74,10 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1, maximum=100),
     Setting("retry_max_delay", "float", 60.0, "longest wait between two tries, in seconds",
             minimum=0.1, maximum=3600),
+    Setting("links", "choice", "inside",
+            "symbolic links in the selected folders: follow those that point inside the "
+            "selection (inside), every one (follow), or none (skip); links not followed are "
+            "reported", choices=("inside", "follow", "skip")),
     Setting("register_batch", "int", 500, "datafiles registered per catalogue request",
             minimum=1, maximum=10000, group="Catalogue"),
     Setting("log_level", "choice", "info", "detail of the log file",

@@ -32,7 +32,7 @@ import filelock
 from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
 from datauploader.core.clock import Clock
 from datauploader.core.journal import JobRecord, Journal, TaskRecord
-from datauploader.core.models import TO_UPLOAD, JobState, TaskState
+from datauploader.core.models import FAILED_STATES, TO_UPLOAD, JobState, TaskState
 from datauploader.core.retry import RetryPolicy
 from datauploader.core.throttle import Throttle
 from datauploader.errors import (AuthError, CancelledError, CatalogueError, ExitCode, InputError,
@@ -141,6 +141,15 @@ class JobLock:
             self.release()
             return False
         return True
+
+
+#: task states that need nothing more: registered, or left out by the operator
+_SETTLED = (TaskState.REGISTERED, TaskState.LEFT_OUT)
+
+
+def _complete(files: dict[str, int], total: int) -> bool:
+    """Every task registered or left out (the dataset may be marked complete)."""
+    return sum(files.get(s.value, 0) for s in _SETTLED) == total
 
 
 class _StopJob(Exception):
@@ -342,6 +351,10 @@ class Engine:
             lock.release()
 
     def _run(self, run: _Run) -> None:
+        # what could not even be planned is a failure every front-end shows from the start
+        for t in self.journal.tasks(run.job.id, [TaskState.UNPLANNED]):
+            run.bus.emit(FileFailed(run.job.id, t.id, t.relpath, t.error or "", "unplanned",
+                                    t.attempts, cause="Unplanned"))
         run.controls.checkpoint()
         self._with_retries(run, self.storage.check)
         dataset = self._ensure_dataset(run)
@@ -363,7 +376,7 @@ class Engine:
         self.journal.commit()
         counts = self.journal.counts(run.job.id)
         total = sum(counts.files.values())
-        if counts.files.get(TaskState.REGISTERED.value, 0) == total:
+        if _complete(counts.files, total):
             self._with_retries(run, lambda: self.catalogue.finalize_dataset(dataset.id))
             run.bus.emit(DatasetFinalized(run.job.id, dataset.id))
 
@@ -421,7 +434,7 @@ class Engine:
             return
         known = {f.name for f in ds.datafiles}
         new = [t.relpath for t in self.journal.tasks(run.job.id)
-               if t.state is not TaskState.REGISTERED and t.relpath not in known]
+               if t.state not in _SETTLED and t.relpath not in known]
         if new:
             raise CatalogueError(
                 f"Dataset '{ds.name}' is already complete in the catalogue and takes no more "
@@ -546,7 +559,7 @@ class Engine:
     def _done(self, run: _Run, task: TaskRecord, result: UploadResult) -> None:
         run.bus.emit(FileDone(run.job.id, task.id, task.relpath, result.size, result.checksum,
                               self.settings.checksum, task.key, result.location,
-                              result.verified_by, result.skipped))
+                              result.verified_by, result.skipped, result.etag))
         run.registrar.add(task.id, self._spec(task.relpath, result.size, result.checksum,
                                               self.settings.checksum, result.location,
                                               task.mtime_ns, task.path))
@@ -555,8 +568,9 @@ class Engine:
     def _outcome(self, run: _Run, elapsed: float) -> JobDone:
         self.journal.commit()
         counts = self.journal.counts(run.job.id)
-        failed = counts.files.get(TaskState.FAILED.value, 0)
+        failed = sum(counts.files.get(s.value, 0) for s in FAILED_STATES)
         ok = counts.files.get(TaskState.REGISTERED.value, 0)
+        left_out = counts.files.get(TaskState.LEFT_OUT.value, 0)
         job_id = run.job.id
         err = run.job_error
         if run.controls.cancelled and err is None:
@@ -580,10 +594,11 @@ class Engine:
             return JobDone(job_id, JobState.FAILED.value, ok, failed, counts.bytes_done, elapsed,
                            message, details, exit_code=code, bytes_sent=run.bytes_sent)
         total = sum(counts.files.values())
-        if failed or ok != total:
+        if failed or not _complete(counts.files, total):
             msg = (f"{failed} of {total} files failed; the others are uploaded and registered. "
-                   f"Fix the causes shown, then resume the job (datauploader resume {job_id}).")
+                   f"Fix the causes shown, then resume the job (datauploader resume {job_id}), "
+                   f"or leave them out of the dataset (datauploader leave-out {job_id}).")
             return JobDone(job_id, JobState.INCOMPLETE.value, ok, failed, counts.bytes_done,
                            elapsed, msg, exit_code=ExitCode.INCOMPLETE, bytes_sent=run.bytes_sent)
         return JobDone(job_id, JobState.COMPLETED.value, ok, 0, counts.bytes_done, elapsed,
-                       bytes_sent=run.bytes_sent)
+                       bytes_sent=run.bytes_sent, files_left_out=left_out)

@@ -34,7 +34,7 @@ from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileF
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Ordered migrations: MIGRATIONS[i] takes a database from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -123,6 +123,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tasks_by_path ON tasks (job_id, path);
     ALTER TABLE jobs ADD COLUMN finish_requested REAL
     """,
+    # 3: what could not be planned is a task too (kind 'folder' for an unreadable folder), and
+    #    the ETag each file had when we stored it (the closing check compares it)
+    """
+    ALTER TABLE tasks ADD COLUMN kind TEXT NOT NULL DEFAULT 'file';
+    ALTER TABLE tasks ADD COLUMN etag TEXT
+    """,
 ]
 
 
@@ -179,6 +185,8 @@ class TaskRecord:
     verified_by: str | None
     datafile_id: str | None
     error: str | None
+    kind: str = "file"  # "folder": an unreadable folder (state UNPLANNED), scanned on resume
+    etag: str | None = None  # as the server stated it when the file was stored
 
 
 @dataclass(frozen=True)
@@ -363,7 +371,10 @@ class Journal(Subscriber):
     # -- jobs -------------------------------------------------------------------------------
     def create_job(self, *, profile: str, catalogue: str, storage: str, prefix: str,
                    definition: DatasetDefinition, files: list[PlannedFile],
-                   options: dict | None = None, dataset_key: str | None = None) -> int:
+                   options: dict | None = None, dataset_key: str | None = None,
+                   unplanned=()) -> int:
+        """``unplanned``: what should have gone but could not be planned (planner.Unplanned);
+        each becomes a task in state UNPLANNED, so the job cannot end complete without it."""
         now = time.time()
 
         def insert(db):
@@ -377,8 +388,10 @@ class Journal(Subscriber):
                  sum(f.size for f in files), socket.gethostname(), os.getpid()))
             job_id = cur.lastrowid
             self._insert_tasks(db, job_id, files, now)
+            self._insert_unplanned(db, job_id, unplanned, now)
             db.execute("INSERT INTO job_events (job_id, ts, event, detail) VALUES (?,?,?,?)",
-                       (job_id, now, "planned", f"{len(files)} files"))
+                       (job_id, now, "planned", f"{len(files)} files"
+                        + (f", {len(unplanned)} could not be planned" if unplanned else "")))
             return job_id
 
         return self._call(insert)
@@ -397,6 +410,77 @@ class Journal(Subscriber):
                        "job_id=?), bytes_total = (SELECT COALESCE(SUM(size),0) FROM tasks "
                        "WHERE job_id=?), updated=? WHERE id=?", (job_id, job_id, now, job_id))
         return ids
+
+    @staticmethod
+    def _insert_unplanned(db, job_id: int, unplanned, now: float) -> None:
+        for u in unplanned:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO tasks (job_id, path, relpath, key, size, mtime_ns, state, "
+                "error, kind, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (job_id, u.path, u.relpath, "", 0, 0, TaskState.UNPLANNED.value, u.reason,
+                 u.kind, now))
+            if cur.rowcount:
+                db.execute(_EVENT, (job_id, cur.lastrowid, now, TaskState.UNPLANNED.value, 0,
+                                    u.reason))
+        if unplanned:
+            db.execute("UPDATE jobs SET files_total = (SELECT COUNT(*) FROM tasks WHERE "
+                       "job_id=?), updated=? WHERE id=?", (job_id, now, job_id))
+
+    def replan(self, task_id: int, files: list[PlannedFile], unplanned=()) -> int:
+        """An UNPLANNED task scanned again: it is replaced by the files found (tasks that a job
+        already has by name are kept as they are) and by what still cannot be planned.
+        Returns the number of new file tasks."""
+        now = time.time()
+
+        def apply(db):
+            job_id, relpath = db.execute("SELECT job_id, relpath FROM tasks WHERE id=?",
+                                         (task_id,)).fetchone()
+            db.execute("DELETE FROM task_events WHERE task_id=?", (task_id,))
+            db.execute("DELETE FROM tasks WHERE id=?", (task_id,))
+            have = {r[0] for r in db.execute("SELECT relpath FROM tasks WHERE job_id=?",
+                                             (job_id,))}
+            new = [f for f in files if f.relpath not in have]
+            self._insert_tasks(db, job_id, new, now)
+            self._insert_unplanned(db, job_id, unplanned, now)
+            db.execute("UPDATE jobs SET files_total = (SELECT COUNT(*) FROM tasks WHERE "
+                       "job_id=?), bytes_total = (SELECT COALESCE(SUM(size),0) FROM tasks "
+                       "WHERE job_id=?), updated=? WHERE id=?", (job_id, job_id, now, job_id))
+            db.execute("INSERT INTO job_events (job_id, ts, event, detail) VALUES (?,?,?,?)",
+                       (job_id, now, "rescanned", f"{relpath}: {len(new)} files found"
+                        + (f", {len(unplanned)} still unreadable" if unplanned else "")))
+            return len(new)
+
+        return self._call(apply)
+
+    def leave_out(self, job_id: int, relpaths: Iterable[str] | None = None) -> list[str]:
+        """The operator's decision: these failed files (all failed ones if ``relpaths`` is
+        None) are left out of the dataset; recorded with why they had failed. Returns the
+        names left out."""
+        now = time.time()
+        failed = (TaskState.FAILED.value, TaskState.UNPLANNED.value)
+        wanted = None if relpaths is None else set(relpaths)
+
+        def apply(db):
+            rows = db.execute("SELECT id, relpath, error FROM tasks WHERE job_id=? AND state IN "
+                              "(?,?) ORDER BY id", (job_id, *failed)).fetchall()
+            chosen = [r for r in rows if wanted is None or r[1] in wanted]
+            for tid, relpath, error in chosen:
+                db.execute("UPDATE tasks SET state=?, updated=? WHERE id=?",
+                           (TaskState.LEFT_OUT.value, now, tid))
+                db.execute(_EVENT, (job_id, tid, now, TaskState.LEFT_OUT.value, 0,
+                                    f"left out by the operator (it had failed: {error})"))
+            if chosen:
+                db.execute("INSERT INTO job_events (job_id, ts, event, detail) VALUES "
+                           "(?,?,?,?)", (job_id, now, "left out", f"{len(chosen)} files"))
+            return [r[1] for r in chosen]
+
+        return self._call(apply)
+
+    def set_options(self, job_id: int, options: dict) -> None:
+        """The job's options (workers, bandwidth limit …), applied again on every resume."""
+        self._write("UPDATE jobs SET options=?, updated=? WHERE id=?",
+                    (json.dumps(options), time.time(), job_id))
+        self.commit()
 
     def add_tasks(self, job_id: int, files: list[PlannedFile]) -> list[int]:
         """Add files to a job (sync mode adds them as they appear); returns their task ids."""
@@ -519,7 +603,7 @@ class Journal(Subscriber):
             size=r["size"], mtime_ns=r["mtime_ns"], state=_TASK_STATES[r["state"]],
             attempts=r["attempts"], checksum=r["checksum"], algorithm=r["algorithm"],
             location=r["location"], verified_by=r["verified_by"], datafile_id=r["datafile_id"],
-            error=r["error"])
+            error=r["error"], kind=r.get("kind") or "file", etag=r.get("etag"))
 
     def task_events(self, task_id: int) -> list[dict]:
         return self._read("SELECT ts, state, attempt, detail FROM task_events WHERE task_id=? "
@@ -589,9 +673,9 @@ class Journal(Subscriber):
     def on_file_done(self, e: FileDone, **kw) -> None:
         now = time.time()
         self._write("UPDATE tasks SET state=?, updated=?, size=?, checksum=?, algorithm=?, "
-                    "location=?, verified_by=?, error=NULL WHERE id=?",
+                    "location=?, verified_by=?, etag=?, error=NULL WHERE id=?",
                     (TaskState.VERIFIED.value, now, e.size, e.checksum, e.algorithm, e.location,
-                     e.verified_by, e.task_id))
+                     e.verified_by, e.etag, e.task_id))
         detail = f"verified by {e.verified_by}"
         if e.skipped:
             self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0,
@@ -602,6 +686,8 @@ class Journal(Subscriber):
                 (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0, detail)])
 
     def on_file_failed(self, e: FileFailed, **kw) -> None:
+        if e.kind == "unplanned":  # already recorded as such; the event only tells the others
+            return
         now = time.time()
         self._write("UPDATE tasks SET state=?, attempts=?, error=?, updated=? WHERE id=?",
                     (TaskState.FAILED.value, e.attempts, e.error, now, e.task_id))

@@ -31,6 +31,11 @@ class TaskState(str, Enum):
     VERIFIED = "verified"  # what the server reports matches what we read
     REGISTERED = "registered"  # the catalogue knows the datafile
     FAILED = "failed"
+    #: should be in the dataset but could not even be planned (an unreadable folder, a file
+    #: that vanished, a path too long for the OS): a failure; resume scans it again
+    UNPLANNED = "unplanned"
+    #: the operator decided to leave it out of the dataset (recorded, with why it failed)
+    LEFT_OUT = "left-out"
 
     def __str__(self) -> str:
         return self.value
@@ -38,6 +43,8 @@ class TaskState(str, Enum):
 
 #: states in which a file still has to be uploaded
 TO_UPLOAD = (TaskState.PLANNED, TaskState.UPLOADING, TaskState.UPLOADED, TaskState.FAILED)
+#: states of a file that should have gone and did not
+FAILED_STATES = (TaskState.FAILED, TaskState.UNPLANNED)
 
 
 class Mode(str, Enum):
@@ -73,6 +80,17 @@ class DatasetDefinition:
         data = json.loads(text)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class LinkPolicy(str, Enum):
+    """What the planner does with a symbolic link inside the selected folders."""
+
+    INSIDE = "inside"  # follow links that point inside the selection; report the others
+    FOLLOW = "follow"  # follow every link (loops are still detected)
+    SKIP = "skip"  # follow none; report each
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
