@@ -26,7 +26,7 @@ import time
 
 from datauploader.app.paths import resolve  # noqa: E402
 from datauploader.app.service import Service  # noqa: E402
-from datauploader.core.engine import JobControls  # noqa: E402
+from datauploader.core.controls import JobControls  # noqa: E402
 from datauploader.core.models import DatasetDefinition, Mode  # noqa: E402
 from datauploader.events import Subscriber  # noqa: E402
 

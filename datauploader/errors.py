@@ -25,6 +25,7 @@ class ExitCode:
     AUTH = 3  # credentials refused or missing, insufficient privileges
     INCOMPLETE = 4  # some files failed, or verification found problems; resumable
     UNREACHABLE = 5  # a server could not be reached after retries; resumable
+    BUSY = 6  # the job, or another job on the same dataset, is running; nothing was sent
     INTERRUPTED = 130  # cancelled (Ctrl-C, SIGTERM); resumable
 
 
@@ -187,6 +188,12 @@ class StorageFullError(FileError, UserFacingError):
 
 class CatalogueError(UserFacingError):
     """The catalogue refused a request (validation, conflict)."""
+
+
+class BusyError(UserFacingError):
+    """The job is running elsewhere, or another job writes the same dataset on this computer."""
+
+    exit_code = ExitCode.BUSY
 
 
 class CancelledError(UserFacingError):

@@ -17,9 +17,11 @@ from datauploader.app.credentials import SecretStore
 from datauploader.app.paths import Paths
 from datauploader.catalogue import catalogue_class
 from datauploader.catalogue.base import Catalogue, SharesSession
-from datauploader.core.engine import Engine, EngineSettings, JobControls, JobLock, dataset_key
+from datauploader.core.controls import JobControls
+from datauploader.core.engine import Engine, EngineSettings
 from datauploader.core.journal import JobRecord, Journal
-from datauploader.core.keys import fill_prefix
+from datauploader.core.keys import dataset_key, fill_prefix
+from datauploader.core.locks import JobLock
 from datauploader.core.models import FAILED_STATES, DatasetDefinition, JobState, Mode, TaskState
 from datauploader.core.planner import Plan, Planner
 from datauploader.core.sync import SyncJob

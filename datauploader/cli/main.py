@@ -22,7 +22,7 @@ from datauploader import __version__
 from datauploader.app import settings as S
 from datauploader.app.paths import resolve
 from datauploader.cli.progress import TerminalProgress
-from datauploader.core.engine import JobControls
+from datauploader.core.controls import JobControls
 from datauploader.core.models import DatasetDefinition, JobState, Mode, TaskState
 from datauploader.errors import (AuthError, DataUploaderError, ExitCode, InputError,
                                  UnknownHostKeyError, UnreachableError, UsageError, UserFacingError)

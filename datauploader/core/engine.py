@@ -19,7 +19,6 @@ stop the job (resumable); a problem with one file fails that file and the rest c
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
@@ -27,19 +26,20 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 
-import filelock
-
 from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
 from datauploader.core.clock import Clock
+from datauploader.core.controls import JobControls
 from datauploader.core.journal import JobRecord, Journal, TaskRecord
+from datauploader.core.locks import JobLock, TargetLock
 from datauploader.core.models import FAILED_STATES, TO_UPLOAD, JobState, TaskState
+from datauploader.core.registrar import Registrar, Stored, replaced, replaced_message
 from datauploader.core.retry import RetryPolicy
 from datauploader.core.throttle import Throttle
-from datauploader.errors import (AuthError, CancelledError, CatalogueError, ExitCode, InputError,
-                                 UnreachableError, UserFacingError, classify, describe)
+from datauploader.errors import (AuthError, BusyError, CancelledError, CatalogueError, ExitCode,
+                                 InputError, UnreachableError, UserFacingError, classify, describe)
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
-                                 FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,
-                                 JobPaused, JobStarted, MultipartStarted, PartDone)
+                                 FileFailed, FileRetrying, FileStarted, JobDone, JobPaused,
+                                 JobStarted, MultipartStarted, PartDone)
 from datauploader.source import SourceReader
 from datauploader.storage.base import (StorageBackend, TransferContext, TransferItem, UploadResult,
                                        WritesIntoDataset)
@@ -63,84 +63,6 @@ class EngineSettings:
                    retry=RetryPolicy(attempts=int(values["retries"]),
                                      max_delay=float(values["retry_max_delay"])),
                    register_batch=int(values["register_batch"]))
-
-
-class JobControls:
-    """Pause, resume and cancel one running job, from any thread."""
-
-    def __init__(self):
-        self.cancel_event = threading.Event()
-        self.finish_event = threading.Event()  # sync mode: stop watching, finish the dataset
-        self._running = threading.Event()
-        self._running.set()
-        self._listeners: list = []
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-        self._running.set()  # wake paused workers so that they see the cancel
-
-    def finish(self) -> None:
-        """Sync mode: a last scan, upload what remains, finalize the dataset."""
-        self.finish_event.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-        for fn in self._listeners:
-            fn(True)
-
-    def resume(self) -> None:
-        self._running.set()
-        for fn in self._listeners:
-            fn(False)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def checkpoint(self) -> None:
-        """Block while paused; raise CancelledError once cancelled."""
-        if not self._running.is_set():
-            self._running.wait()
-        if self.cancel_event.is_set():
-            raise CancelledError()
-
-
-def dataset_key(catalogue: str, proposal: str, dataset: str, storage: str, prefix: str) -> str:
-    """Identifies an upload target; stored with the dataset so that re-runs find it again."""
-    raw = "\x1f".join((catalogue, proposal, dataset, storage, prefix))
-    return "du-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
-
-
-class JobLock:
-    """One process at a time per job: an OS file lock, released by the OS if we are killed."""
-
-    def __init__(self, lock_dir: str, job_uuid: str):
-        os.makedirs(lock_dir, exist_ok=True)
-        self._lock = filelock.FileLock(os.path.join(lock_dir, f"job-{job_uuid}.lock"),
-                                       thread_local=False)
-
-    def acquire(self) -> bool:
-        try:
-            self._lock.acquire(timeout=0)
-            return True
-        except filelock.Timeout:
-            return False
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release()
-
-    def held_elsewhere(self) -> bool:
-        if self._lock.is_locked:
-            return False
-        if self.acquire():
-            self.release()
-            return False
-        return True
 
 
 #: task states that need nothing more: registered, or left out by the operator
@@ -199,68 +121,6 @@ class _FileContext(TransferContext):
         self._run.journal.clear_multipart(self._task.id)
 
 
-class _Registrar:
-    """Registers verified files in the catalogue in batches, on its own thread, so that
-    catalogue latency overlaps the transfers."""
-
-    def __init__(self, run: "_Run", dataset_id: str):
-        self.run = run
-        self.dataset_id = dataset_id
-        self.q: queue.Queue = queue.Queue()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="registrar", daemon=True)
-        self._thread.start()
-
-    def add(self, task_id: int, spec: DatafileSpec) -> None:
-        self.q.put((task_id, spec))
-
-    def close(self) -> None:
-        self.q.put(None)
-        self._thread.join()
-
-    def _loop(self) -> None:
-        settings = self.run.settings
-        batch: list[tuple[int, DatafileSpec]] = []
-        done = False
-        while not done:
-            try:
-                item = self.q.get(timeout=settings.register_interval)
-                if item is None:
-                    done = True
-                else:
-                    batch.append(item)
-                    if len(batch) < settings.register_batch:
-                        continue
-            except queue.Empty:
-                pass
-            if batch and self.error is None:
-                try:
-                    self._register(batch)
-                except BaseException as e:  # noqa: BLE001 - reported by the engine
-                    self.error = e
-                    self.run.stop_job(e)
-            batch = []
-
-    def _register(self, batch) -> None:
-        run = self.run
-        policy = run.settings.retry
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                ids = run.catalogue.register_datafiles(self.dataset_id, [s for _, s in batch])
-                break
-            except BaseException as e:
-                if classify(e) != "retry" or tries >= policy.attempts or run.controls.cancelled:
-                    raise
-                delay = policy.delay(tries, getattr(e, "retry_after", None))
-                log.warning("catalogue registration failed (%s); retrying in %.1fs", e, delay)
-                if run.clock.sleep(delay, run.controls.cancel_event):
-                    raise CancelledError() from None
-        run.bus.emit(FilesRegistered(run.job.id, self.dataset_id,
-                                     tuple(t for t, _ in batch), tuple(str(i) for i in ids)))
-
-
 class _Run:
     """The state of one ``Engine.run`` call."""
 
@@ -279,7 +139,7 @@ class _Run:
         self.job_error: BaseException | None = None
         self._err_lock = threading.Lock()
         self.existing: dict = {}
-        self.registrar: _Registrar | None = None
+        self.registrar: Registrar | None = None
         self.source = None
         self.failed = 0
         self.bytes_sent = 0
@@ -288,6 +148,10 @@ class _Run:
 
     def multipart(self, task_id: int):
         return self.journal.multipart(task_id) if task_id in self.mp_tasks else None
+
+    def count_failed(self) -> None:
+        with self._err_lock:
+            self.failed += 1
 
     def stop_job(self, exc: BaseException) -> None:
         with self._err_lock:
@@ -323,8 +187,14 @@ class Engine:
             bus.subscribe(sub)
         lock = JobLock(self.lock_dir, job.uuid)
         if not lock.acquire():
-            raise UserFacingError(f"Job {job_id} is already running in another DataUploader "
-                                  "window or command; wait for it or cancel it there.")
+            raise BusyError(f"Job {job_id} is already running in another DataUploader window or "
+                            "command; wait for it or cancel it there.")
+        target = TargetLock(self.lock_dir, job.storage, job.prefix)
+        if not target.acquire():
+            lock.release()
+            raise BusyError(f"Another job on this computer is uploading to the same dataset "
+                            f"({job.prefix} on {job.storage}); wait for it to end, or use another "
+                            "dataset name. Nothing was sent.")
         run = _Run(self, job, controls, bus)
         run.source = source
         controls._listeners.append(lambda paused: bus.emit(JobPaused(job_id, paused)))
@@ -348,6 +218,7 @@ class Engine:
             return done
         finally:
             controls._listeners.clear()
+            target.release()
             lock.release()
 
     def _run(self, run: _Run) -> None:
@@ -361,19 +232,28 @@ class Engine:
         # a storage that writes into the catalogue's dataset (IDS) needs its id first
         if isinstance(self.storage, WritesIntoDataset):
             self.storage.use_dataset(run.job.prefix, dataset.id)
-        run.existing = self._with_retries(run, lambda: self.storage.existing(run.job.prefix))
-        run.registrar = _Registrar(run, dataset.id)
+        def listing():
+            return self._with_retries(run, lambda: self.storage.existing(run.job.prefix))
+
+        run.existing = listing()
+        # where the target cannot refuse to replace a name, registration waits for a proof
+        hold = not self._with_retries(run, self.storage.exclusive_writes)
+        run.registrar = Registrar(run, dataset.id, hold, listing)
+        final = None
         try:
             # files verified in an earlier run but not yet registered
             for t in self.journal.tasks(run.job.id, [TaskState.VERIFIED]):
-                run.registrar.add(t.id, self._spec(t.relpath, t.size, t.checksum, t.algorithm,
-                                                   t.location, t.mtime_ns, t.path))
+                run.registrar.add(self._stored(t, t.size, t.checksum, t.algorithm, t.location,
+                                               t.etag, t.attempts))
             self._upload_all(run)
+            if not (run.controls.cancelled or run.stop.is_set()):
+                final = listing()  # the closing check: one LIST per 1,000 keys
         finally:
-            run.registrar.close()
-        if run.controls.cancelled or run.stop.is_set():
+            run.registrar.close(final)
+        if final is None or run.controls.cancelled or run.stop.is_set():
             return
         self.journal.commit()
+        self._check_stored(run, final)
         counts = self.journal.counts(run.job.id)
         total = sum(counts.files.values())
         if _complete(counts.files, total):
@@ -441,9 +321,26 @@ class Engine:
                 f"files ({len(new)} new, e.g. {new[0]}); upload them as a new dataset.")
 
     @staticmethod
-    def _spec(relpath, size, checksum, algorithm, location, mtime_ns, path="") -> DatafileSpec:
-        return DatafileSpec(name=relpath, size=size, checksum=checksum, algorithm=algorithm,
-                            location=location, mtime=mtime_ns / 1e9, local_path=path)
+    def _stored(task: TaskRecord, size: int, checksum: str, algorithm: str, location: str,
+                etag: str | None, attempt: int) -> Stored:
+        spec = DatafileSpec(name=task.relpath, size=size, checksum=checksum, algorithm=algorithm,
+                            location=location, mtime=task.mtime_ns / 1e9, local_path=task.path)
+        return Stored(task.id, task.relpath, task.key, size, etag, spec, attempt)
+
+    def _check_stored(self, run: _Run, listing: dict) -> None:
+        """The closing check: every file this job verified or registered is still, under its
+        key, what the job stored; one that is not fails (the dataset is not marked complete)."""
+        for t in self.journal.tasks(run.job.id, [TaskState.VERIFIED, TaskState.REGISTERED]):
+            stored = self._stored(t, t.size, t.checksum or "", t.algorithm or "", "", t.etag,
+                                  t.attempts)
+            why = replaced(stored, listing.get(t.key))
+            if why is not None:
+                run.bus.emit(FileFailed(
+                    run.job.id, t.id, t.relpath,
+                    replaced_message(t.relpath, t.key, why, t.state is TaskState.REGISTERED),
+                    "file", t.attempts, cause="ReplacedError"))
+                run.count_failed()
+        self.journal.commit()
 
     # -- transfers --------------------------------------------------------------------------
     def _upload_all(self, run: _Run) -> None:
@@ -553,16 +450,15 @@ class Engine:
                     with run._err_lock:
                         run.failed += 1
                 return
-            self._done(run, task, result)
+            self._done(run, task, result, attempt)
             return
 
-    def _done(self, run: _Run, task: TaskRecord, result: UploadResult) -> None:
+    def _done(self, run: _Run, task: TaskRecord, result: UploadResult, attempt: int) -> None:
         run.bus.emit(FileDone(run.job.id, task.id, task.relpath, result.size, result.checksum,
                               self.settings.checksum, task.key, result.location,
                               result.verified_by, result.skipped, result.etag))
-        run.registrar.add(task.id, self._spec(task.relpath, result.size, result.checksum,
-                                              self.settings.checksum, result.location,
-                                              task.mtime_ns, task.path))
+        run.registrar.add(self._stored(task, result.size, result.checksum, self.settings.checksum,
+                                       result.location, result.etag, attempt))
 
     # -- outcome ----------------------------------------------------------------------------
     def _outcome(self, run: _Run, elapsed: float) -> JobDone:

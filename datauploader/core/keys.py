@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import hashlib
 import posixpath
 import string
 import unicodedata
@@ -82,3 +83,9 @@ def _safe_user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some service accounts
         return "unknown"
+
+
+def dataset_key(catalogue: str, proposal: str, dataset: str, storage: str, prefix: str) -> str:
+    """Identifies an upload target; stored with the dataset so that re-runs find it again."""
+    raw = "\x1f".join((catalogue, proposal, dataset, storage, prefix))
+    return "du-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]

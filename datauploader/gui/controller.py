@@ -8,7 +8,7 @@ import logging
 
 from PyQt5.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 
-from datauploader.core.engine import JobControls
+from datauploader.core.controls import JobControls
 from datauploader.core.progress import ProgressTracker
 
 log = logging.getLogger(__name__)

@@ -149,6 +149,14 @@ class StorageBackend(ABC):
     def location(self, key: str) -> str:
         ...
 
+    def exclusive_writes(self) -> bool:
+        """Whether the target refuses, in the very request that writes a name, to replace
+        what is already there (a no-replace link or rename, S3 ``If-None-Match`` or WebDAV
+        ``Overwrite: F`` that the server honours), so that of two uploads racing on one name
+        only one can succeed. Where not (the default), the engine registers a file only after
+        a listing proved it is still what the job stored. May ask the server once."""
+        return False
+
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         """Remove what an abandoned attempt left behind (temporary files, multipart uploads
         that cannot be resumed). Never touches anything that is not ours."""

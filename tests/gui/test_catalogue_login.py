@@ -82,7 +82,7 @@ def test_login_and_dataset_views_follow_the_catalogue_then_upload(qtbot, make_wi
 def test_expired_session_brings_back_the_login_and_retry_finishes(qtbot, make_window, files,
                                                                   request, tmp_path, name):
     rig = make_rig(name, request, tmp_path, "register_batch = 3\nworkers = 1\n"
-                                            "bandwidth_limit = 100k\n")
+                                            "bandwidth_limit = 40k\n")
     w = make_window([rig.config], env=rig.env)
     wait_for_fields(qtbot, w)
     log_in(qtbot, w)

@@ -269,7 +269,7 @@ def test_someone_elses_proposal_is_refused_in_plain_words(rig, cli, scan):
 
 def test_session_expires_mid_job_then_resume(rig, cli, scan, request, tmp_path):
     rig = make_rig(rig.name, request, tmp_path, "register_batch = 3\nworkers = 1\n"
-                                                "bandwidth_limit = 12k\n")
+                                                "bandwidth_limit = 6k\n")
     proc = spawn(rig, cli.env, "upload", "--proposal", "MX-1", "--dataset", "D1", scan)
     wait_for(lambda: rig.registered_count() >= 3, what="some files registered", proc=proc)
     rig.expire_sessions()
@@ -303,7 +303,7 @@ def test_server_faults_mid_job_are_retried(rig, cli, scan, request, tmp_path):
 
 def test_kill_mid_job_then_resume_without_duplicates(rig, cli, scan, request, tmp_path):
     rig = make_rig(rig.name, request, tmp_path, "register_batch = 3\nworkers = 1\n"
-                                                "bandwidth_limit = 12k\n")
+                                                "bandwidth_limit = 6k\n")
     proc = spawn(rig, cli.env, "upload", "--proposal", "MX-1", "--dataset", "D1", scan)
     wait_for(lambda: rig.registered_count() >= 3, what="some files registered", proc=proc)
     proc.send_signal(signal.SIGKILL)

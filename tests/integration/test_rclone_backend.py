@@ -20,8 +20,10 @@ import psutil
 import pytest
 
 from datauploader.catalogue.local import LocalCatalogue
-from datauploader.core.engine import Engine, EngineSettings, JobControls, dataset_key
+from datauploader.core.controls import JobControls
+from datauploader.core.engine import Engine, EngineSettings
 from datauploader.core.journal import Journal
+from datauploader.core.keys import dataset_key
 from datauploader.core.models import DatasetDefinition
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy

@@ -6,8 +6,10 @@ import os
 import pytest
 
 from datauploader.catalogue.local import LocalCatalogue
-from datauploader.core.engine import Engine, EngineSettings, JobControls, dataset_key
+from datauploader.core.controls import JobControls
+from datauploader.core.engine import Engine, EngineSettings
 from datauploader.core.journal import Journal
+from datauploader.core.keys import dataset_key
 from datauploader.core.models import DatasetDefinition, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy

@@ -14,7 +14,7 @@ import pytest
 
 from datauploader.app.paths import resolve
 from datauploader.app.service import Service
-from datauploader.core.engine import JobControls
+from datauploader.core.controls import JobControls
 from datauploader.core.models import DatasetDefinition, Mode
 from datauploader.events import RecordingSubscriber, SyncStatus
 from tests.integration.test_kill_and_resume import journal_rows, wait_for

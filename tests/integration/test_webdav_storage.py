@@ -26,8 +26,9 @@ import pytest
 import requests
 
 from datauploader.catalogue.local import LocalCatalogue
-from datauploader.core.engine import Engine, EngineSettings, dataset_key
+from datauploader.core.engine import Engine, EngineSettings
 from datauploader.core.journal import Journal
+from datauploader.core.keys import dataset_key
 from datauploader.core.models import DatasetDefinition, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy

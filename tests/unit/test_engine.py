@@ -8,8 +8,10 @@ import pytest
 
 from datauploader.catalogue.local import LocalCatalogue
 from datauploader.core.clock import FakeClock
-from datauploader.core.engine import Engine, EngineSettings, JobControls, dataset_key
+from datauploader.core.controls import JobControls
+from datauploader.core.engine import Engine, EngineSettings
 from datauploader.core.journal import Journal
+from datauploader.core.keys import dataset_key
 from datauploader.core.models import DatasetDefinition, JobState, TaskState
 from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy
@@ -300,7 +302,7 @@ def test_a_file_growing_while_read_is_never_recorded_as_verified(env):
 
 def test_a_second_process_cannot_run_the_same_job(env):
     job_id = new_job(env)
-    from datauploader.core.engine import JobLock
+    from datauploader.core.locks import JobLock
     lock = JobLock(str(env["tmp"] / "locks"), env["journal"].job(job_id).uuid)
     other = JobLock(str(env["tmp"] / "locks"), env["journal"].job(job_id).uuid)
     assert lock.acquire()
