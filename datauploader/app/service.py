@@ -19,11 +19,12 @@ from datauploader.catalogue import catalogue_class
 from datauploader.catalogue.base import Catalogue, SharesSession
 from datauploader.core.controls import JobControls
 from datauploader.core.engine import Engine, EngineSettings
-from datauploader.core.journal import JobRecord, Journal
+from datauploader.core.journal import Journal
 from datauploader.core.keys import dataset_key, fill_prefix
 from datauploader.core.locks import JobLock
 from datauploader.core.models import FAILED_STATES, DatasetDefinition, JobState, Mode, TaskState
 from datauploader.core.planner import Plan, Planner
+from datauploader.core.records import JobRecord
 from datauploader.core.sync import SyncJob
 from datauploader.core.watch import WatchSettings
 from datauploader.errors import (AuthError, CancelledError, ConfigError, InputError, UsageError,

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
 from datauploader.core.clock import Clock
 from datauploader.core.controls import JobControls
-from datauploader.core.journal import JobRecord, Journal, TaskRecord
+from datauploader.core.journal import Journal
 from datauploader.core.locks import JobLock, TargetLock
 from datauploader.core.models import FAILED_STATES, TO_UPLOAD, JobState, TaskState
+from datauploader.core.records import JobRecord, TaskRecord
 from datauploader.core.registrar import Registrar, Stored, replaced, replaced_message
 from datauploader.core.retry import RetryPolicy
 from datauploader.core.throttle import Throttle

@@ -23,114 +23,17 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from datauploader.core.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from datauploader.core.models import DatasetDefinition, JobState, PlannedFile, TaskState
+from datauploader.core.records import JobCounts, JobRecord, MultipartRecord, TaskRecord
 from datauploader.errors import UserFacingError
 from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
                                  FilesRegistered, FileStarted, JobDone, JobStarted,
                                  MultipartStarted, PartDone, Subscriber)
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 3
-
-# Ordered migrations: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY,
-        uuid TEXT NOT NULL UNIQUE,
-        created REAL NOT NULL,
-        updated REAL NOT NULL,
-        profile TEXT NOT NULL,
-        catalogue TEXT NOT NULL,
-        storage TEXT NOT NULL,
-        prefix TEXT NOT NULL,
-        proposal TEXT NOT NULL,
-        dataset_name TEXT NOT NULL,
-        definition TEXT NOT NULL,
-        options TEXT NOT NULL DEFAULT '{}',
-        state TEXT NOT NULL,
-        error TEXT,
-        details TEXT,
-        investigation_id TEXT,
-        dataset_id TEXT,
-        dataset_key TEXT,
-        files_total INTEGER NOT NULL DEFAULT 0,
-        bytes_total INTEGER NOT NULL DEFAULT 0,
-        started REAL,
-        finished REAL,
-        host TEXT,
-        pid INTEGER
-    );
-    CREATE TABLE tasks (
-        id INTEGER PRIMARY KEY,
-        job_id INTEGER NOT NULL REFERENCES jobs(id),
-        path TEXT NOT NULL,
-        relpath TEXT NOT NULL,
-        key TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        checksum TEXT,
-        algorithm TEXT,
-        location TEXT,
-        verified_by TEXT,
-        datafile_id TEXT,
-        error TEXT,
-        updated REAL NOT NULL,
-        UNIQUE (job_id, relpath)
-    );
-    CREATE INDEX tasks_by_job_state ON tasks (job_id, state);
-    CREATE TABLE task_events (
-        id INTEGER PRIMARY KEY,
-        job_id INTEGER NOT NULL,
-        task_id INTEGER NOT NULL,
-        ts REAL NOT NULL,
-        state TEXT NOT NULL,
-        attempt INTEGER NOT NULL DEFAULT 0,
-        detail TEXT
-    );
-    CREATE INDEX task_events_by_task ON task_events (task_id);
-    CREATE TABLE job_events (
-        id INTEGER PRIMARY KEY,
-        job_id INTEGER NOT NULL,
-        ts REAL NOT NULL,
-        event TEXT NOT NULL,
-        detail TEXT
-    );
-    CREATE TABLE multipart (
-        task_id INTEGER PRIMARY KEY,
-        upload_id TEXT NOT NULL,
-        part_size INTEGER NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE TABLE parts (
-        task_id INTEGER NOT NULL,
-        part_number INTEGER NOT NULL,
-        size INTEGER NOT NULL,
-        etag TEXT NOT NULL,
-        checksum TEXT,
-        PRIMARY KEY (task_id, part_number)
-    );
-    """,
-    # 2: sync mode looks files up by local path (a file may have several versions), and a
-    #    finish requested from another process (or before a crash) is remembered
-    """
-    CREATE INDEX tasks_by_path ON tasks (job_id, path);
-    ALTER TABLE jobs ADD COLUMN finish_requested REAL
-    """,
-    # 3: what could not be planned is a task too (kind 'folder' for an unreadable folder), and
-    #    the ETag each file had when we stored it (the closing check compares it)
-    """
-    ALTER TABLE tasks ADD COLUMN kind TEXT NOT NULL DEFAULT 'file';
-    ALTER TABLE tasks ADD COLUMN etag TEXT
-    """,
-]
-
 
 _TASK_STATES = {s.value: s for s in TaskState}
 _EVENT = ("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail) "
@@ -139,69 +42,6 @@ _EVENT = ("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail)
 
 class JournalError(UserFacingError):
     pass
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: int
-    uuid: str
-    created: float
-    updated: float
-    profile: str
-    catalogue: str
-    storage: str
-    prefix: str
-    proposal: str
-    dataset_name: str
-    definition: DatasetDefinition
-    options: dict
-    state: JobState
-    error: str | None
-    details: str | None
-    investigation_id: str | None
-    dataset_id: str | None
-    dataset_key: str | None
-    files_total: int
-    bytes_total: int
-    started: float | None
-    finished: float | None
-    finish_requested: float | None = None
-
-
-@dataclass(frozen=True)
-class TaskRecord:
-    id: int
-    job_id: int
-    path: str
-    relpath: str
-    key: str
-    size: int
-    mtime_ns: int
-    state: TaskState
-    attempts: int
-    checksum: str | None
-    algorithm: str | None
-    location: str | None
-    verified_by: str | None
-    datafile_id: str | None
-    error: str | None
-    kind: str = "file"  # "folder": an unreadable folder (state UNPLANNED), scanned on resume
-    etag: str | None = None  # as the server stated it when the file was stored
-
-
-@dataclass(frozen=True)
-class MultipartRecord:
-    task_id: int
-    upload_id: str
-    part_size: int
-    parts: dict[int, tuple[int, str, str | None]]  # number → (size, etag, checksum)
-
-
-@dataclass(frozen=True)
-class JobCounts:
-    files: dict[str, int]
-    bytes_done: int
-    files_done: int
 
 
 class Journal(Subscriber):

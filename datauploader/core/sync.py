@@ -22,9 +22,10 @@ import logging
 import threading
 import time
 
-from datauploader.core.journal import JobRecord, Journal, TaskRecord
+from datauploader.core.journal import Journal
 from datauploader.core.keys import join_safe
 from datauploader.core.models import PlannedFile, TaskState
+from datauploader.core.records import JobRecord, TaskRecord
 from datauploader.core.watch import FolderWatcher, Ready, WatchSettings
 from datauploader.errors import UserFacingError, describe
 from datauploader.events import (EventBus, FileDone, FileFailed, Subscriber, SyncStatus, TasksAdded,

@@ -2,7 +2,8 @@ import sqlite3
 
 import pytest
 
-from datauploader.core.journal import SCHEMA_VERSION, Journal, JournalError
+from datauploader.core.journal import Journal, JournalError
+from datauploader.core.journal_schema import SCHEMA_VERSION
 from datauploader.core.models import DatasetDefinition, JobState, PlannedFile, TaskState
 from datauploader.events import FileDone, FileFailed, FileStarted, MultipartStarted, PartDone
 
@@ -137,7 +138,7 @@ def test_a_write_that_fails_is_reported_to_later_callers(tmp_path):
 
 
 def test_every_old_schema_is_migrated_with_its_data(tmp_path):
-    from datauploader.core.journal import MIGRATIONS
+    from datauploader.core.journal_schema import MIGRATIONS
     for old in range(1, SCHEMA_VERSION):
         path = tmp_path / f"v{old}.sqlite"
         db = sqlite3.connect(path)
