@@ -22,9 +22,11 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
+from datauploader.storage.s3_client import Credentials, S3Client
 from tests.servers.fault_proxy import Fault, FaultProxy
 from tests.servers.loopback import free_port, wait_until
 from tests.servers.rclone_sftp import rclone_sftp_server  # noqa: F401
+from tests.servers.rclone_webdav import webdav_server  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -333,6 +335,29 @@ def test_connect_phase_faults(fault_proxy, recorder):
     assert proxy.connections == 3 and proxy.requests == 2
 
 
+def test_a_server_closing_an_idle_connection_closes_the_clients(fault_proxy):
+    class Impatient(Recorder):
+        timeout = 0.2  # http.server closes a connection idle for that long
+
+    server = RecordingServer(("127.0.0.1", 0), Impatient)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        proxy = fault_proxy(server.server_address)
+        with socket.create_connection(proxy.address, timeout=5) as s:
+            s.sendall(b"GET /bytes/4 HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while not got.endswith(pattern(4)):
+                got += s.recv(1000)
+            start = time.monotonic()
+            assert s.recv(1000) == b""  # closed, as the server closed its side
+            assert 0.1 < time.monotonic() - start < 3
+        assert any("closed the kept-alive connection" in line for line in proxy.log)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_unreachable_server_is_a_reset_and_stop_ends_stalls(fault_proxy, recorder):
     proxy = fault_proxy(recorder)
     proxy.inject(Fault.stall(times=None))
@@ -424,6 +449,51 @@ def test_s3_errors_stall_and_keep_alive_with_boto3(fault_proxy, s3_server, s3_bu
     assert time.monotonic() - start < 3
     assert s3.get_object(Bucket=s3_bucket, Key="one")["Body"].read() == b"one"
     assert s3_server.path_of(s3_bucket, "two").read_bytes() == b"two"
+
+
+def test_our_s3_client_passes_through_and_sees_the_stored_corruption(fault_proxy, s3_server,
+                                                                     s3_bucket):
+    proxy = fault_proxy(s3_server)
+    client = S3Client(proxy.url, credentials=Credentials(s3_server.access_key,
+                                                         s3_server.secret_key))
+    try:
+        bodies = {f"k{i}": os.urandom(1000 * i) for i in range(1, 6)}
+        for key, body in bodies.items():
+            client.put_object(s3_bucket, key, body)
+        upload = client.create_multipart_upload(s3_bucket, "mp")
+        parts = [os.urandom(5 << 20), os.urandom(777)]
+        etags = [client.upload_part(s3_bucket, "mp", upload, i + 1, p)
+                 for i, p in enumerate(parts)]
+        client.complete_multipart_upload(s3_bucket, "mp", upload, [(1, etags[0]), (2, etags[1])])
+        assert {o.key: o.size for o in client.list_objects(s3_bucket)} == {
+            **{k: len(b) for k, b in bodies.items()}, "mp": sum(map(len, parts))}
+        assert proxy.connections == 1  # one kept-alive connection, request after request
+        # a flipped bit without Content-MD5: the server stores it and states its MD5 as ETag
+        proxy.inject(Fault.flip(at=10, method="PUT"))
+        data = os.urandom(3000)
+        etag = client.put_object(s3_bucket, "flipped", data).etag
+        stored = s3_server.path_of(s3_bucket, "flipped").read_bytes()
+        assert stored != data and etag == hashlib.md5(stored).hexdigest()
+    finally:
+        client.close()
+    for key, body in bodies.items():
+        assert s3_server.path_of(s3_bucket, key).read_bytes() == body
+    assert s3_server.path_of(s3_bucket, "mp").read_bytes() == b"".join(parts)
+
+
+def test_webdav_move_through_the_proxy(fault_proxy, webdav_server):  # noqa: F811
+    proxy = fault_proxy(webdav_server)
+    auth = (webdav_server.user, webdav_server.password)
+    with requests.Session() as s:
+        s.auth = auth
+        folder = f"proxy-{os.getpid()}-{time.monotonic_ns()}"
+        assert s.request("MKCOL", f"{proxy.url}/{folder}/").status_code == 201
+        assert s.put(f"{proxy.url}/{folder}/a.tmp", data=b"dav").status_code in (201, 204)
+        moved = s.request("MOVE", f"{proxy.url}/{folder}/a.tmp",
+                          headers={"Destination": f"{proxy.url}/{folder}/a", "Overwrite": "F"})
+        assert moved.status_code in (201, 204)
+    assert webdav_server.path_of(f"{folder}/a").read_bytes() == b"dav"
+    assert proxy.connections == 1 and proxy.requests == 3
 
 
 # -- TCP mode, against rclone serve sftp with paramiko ----------------------------------------

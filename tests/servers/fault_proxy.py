@@ -599,6 +599,8 @@ class _Connection:
     def serve_http(self) -> None:
         while True:
             self.current = None
+            if not self.idle():
+                return
             raw = self.creader.head()
             if raw is None:
                 return
@@ -649,6 +651,22 @@ class _Connection:
             self.update(outcome="forwarded")
             if rframing == "close" or not keep or not answer.keeps_alive(answer.first[0]):
                 return
+
+    def idle(self) -> bool:
+        """Between requests: True once the client sends again; False if the server closed
+        the kept-alive connection first (the client's is closed then, as the server's was)."""
+        while not self.creader.buf:
+            socks = [self.client] if self.upstream is None else [self.client, self.upstream]
+            ready = select.select(socks, [], [], _TICK)[0]
+            if self.proxy._stopping.is_set():
+                raise _Gone("the proxy stops")
+            if self.client in ready:
+                return True
+            if ready:
+                self.note("the server closed the kept-alive connection, so the proxy closes "
+                          "the client's")
+                return False
+        return True
 
     def stripped(self, raw: bytes, f: Fault | None) -> bytes:
         if f is None or not f.strip:
@@ -846,6 +864,10 @@ class FaultProxy:
         """Stop listening and end every connection (stalled ones too)."""
         self._stopping.set()
         if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept() (Linux)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:
