@@ -212,7 +212,7 @@ class Seen:
     status: int | None = None     # the answer's status (the server's, or the fault's)
     response_bytes: int = 0       # body bytes of the answer that reached the client
     outcome: str = "in progress"  # forwarded, answered, reset, closed, stalled, answer lost,
-    #                               server left, client left
+    #                               server left, client left, proxy stopped
 
 
 class _Cut(Exception):
