@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.servers.fault_proxy import fault_proxy  # noqa: F401 - shared fixture
 from tests.servers.rclone_s3 import RcloneS3Server
 
 
