@@ -9,7 +9,7 @@ BACKENDS = {
     "filesystem": "datauploader.storage.filesystem:FilesystemStorage",
     "s3": "datauploader.storage.s3:S3Storage",
     "webdav": "datauploader.storage.webdav:WebDAVStorage",
-    "sftp": "datauploader.storage.sftp:SFTPStorage",
+    "sftp": "datauploader.storage.sftp.backend:SFTPStorage",
     "rclone": "datauploader.storage.rclone:RcloneStorage",
     "ids": "datauploader.storage.ids:IDSStorage",
 }

@@ -11,7 +11,7 @@ import hashlib
 import pytest
 from PyQt5.QtCore import Qt
 
-from datauploader.storage.hostkeys import read_known_hosts
+from datauploader.storage.sftp.hostkeys import read_known_hosts
 from tests.servers.loopback import ssh_keypair
 from tests.servers.rclone_sftp import rclone_sftp_server  # noqa: F401
 
@@ -102,7 +102,7 @@ def test_a_changed_key_is_an_error_without_a_dialog(qtbot, make_window, sftp_pro
 
 def test_the_dialog_itself_shows_the_server_and_defaults_to_cancel(qtbot, sftp_profile):
     from datauploader.gui.dialogs.hostkey import HostKeyDialog
-    from datauploader.storage.hostkeys import HostKeyUnknownError
+    from datauploader.storage.sftp.hostkeys import HostKeyUnknownError
 
     kind, blob = sftp_profile["server"].host_public.split()[:2]
     error = HostKeyUnknownError(host="sftp.example.org", port=2222, key_type=kind,

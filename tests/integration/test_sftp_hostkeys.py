@@ -17,8 +17,9 @@ import time
 import pytest
 
 from datauploader.errors import ExitCode
-from datauploader.storage.hostkeys import (HostKeyChangedError, HostKeyUnknownError, KnownHosts,
-                                           add_known_host, host_entry, read_known_hosts)
+from datauploader.storage.sftp.hostkeys import (HostKeyChangedError, HostKeyUnknownError,
+                                                KnownHosts, add_known_host, host_entry,
+                                                read_known_hosts)
 from tests.servers.loopback import ssh_keypair
 from tests.servers.rclone_sftp import rclone_sftp_server  # noqa: F401
 from tests.servers.sshd import sshd_server  # noqa: F401

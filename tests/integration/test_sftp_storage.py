@@ -37,8 +37,8 @@ from datauploader.errors import AuthError, ExitCode, RemoteExistsError, UnsafeKe
 from datauploader.events import BytesSent, FileDone, FileRetrying, RecordingSubscriber, Subscriber
 from datauploader.source import SourceReader
 from datauploader.storage.base import TransferContext, TransferItem
-from datauploader.storage.hostkeys import KnownHosts
-from datauploader.storage.sftp import SFTPStorage
+from datauploader.storage.sftp.backend import SFTPStorage
+from datauploader.storage.sftp.hostkeys import KnownHosts
 from tests.integration.test_kill_and_resume import journal_rows, spawn, wait_for
 from tests.servers.loopback import ssh_keypair, wait_until
 from tests.servers.rclone_sftp import RcloneSFTPServer, rclone_sftp_server  # noqa: F401
@@ -718,18 +718,18 @@ def test_a_short_write_is_caught_by_the_size_check(rig, tmp_path, monkeypatch, s
     """The server reports a size other than what was sent (here: the last byte never left):
     the file is not moved into place."""
     from datauploader.errors import VerificationError
-    from datauploader.storage import sftp as sftp_module
+    from datauploader.storage.sftp.wire import Wire
 
     src = tmp_path / "x.bin"
     src.write_bytes(os.urandom(size))
-    real_write = sftp_module._Wire.write
+    real_write = Wire.write
 
     def short_write(self, handle, offset, data):
         if offset + len(data) == size:
             data = data[:-1]
         return real_write(self, handle, offset, data)
 
-    monkeypatch.setattr(sftp_module._Wire, "write", short_write)
+    monkeypatch.setattr(Wire, "write", short_write)
     storage = rig.storage(verify="size")
     key = f"{rig.proposal}/D/x.bin"
     item = TransferItem(task_id=1, path=str(src), key=key, size=size, algorithm="sha256",
@@ -740,7 +740,7 @@ def test_a_short_write_is_caught_by_the_size_check(rig, tmp_path, monkeypatch, s
 
     with pytest.raises(VerificationError, match=f"reports {size - 1} bytes"):
         storage.upload(item, Ctx())
-    monkeypatch.setattr(sftp_module._Wire, "write", real_write)
+    monkeypatch.setattr(Wire, "write", real_write)
     storage.cleanup_task(item, Ctx())
     assert not rig.disk(key).exists()
     # the connection is still in step: the next upload goes through on it

@@ -42,11 +42,6 @@ def fingerprint_of_blob(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
 
 
-def fingerprint(key) -> str:
-    """Fingerprint of a paramiko ``PKey``."""
-    return fingerprint_of_blob(key.asbytes())
-
-
 def user_known_hosts(env) -> str:
     """``~/.ssh/known_hosts`` of the user in ``env`` (HOME, else USERPROFILE, else ~)."""
     home = env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~")
@@ -56,9 +51,8 @@ def user_known_hosts(env) -> str:
 class HostKeyError(AuthError):
     """Base class: the server's identity is not established; nothing was sent to it."""
 
-    def __init__(self, message: str, *, host: str, port: int, key_type: str, key_base64: str,
-                 details: str | None = None):
-        super().__init__(message, details=details)
+    def __init__(self, message: str, *, host: str, port: int, key_type: str, key_base64: str):
+        super().__init__(message)
         self.host = host
         self.port = int(port)
         self.key_type = key_type
