@@ -8,6 +8,7 @@ fails if the name exists) where the filesystem has them, otherwise a rename afte
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -46,6 +47,7 @@ class FilesystemStorage(StorageBackend):
     def __init__(self, path: str, prefix: str = "{proposal}/{dataset}", names: str | None = None,
                  verify: str = "reread", location_base: str = ""):
         self.root = os.path.abspath(os.path.expanduser(path))
+        self._links: bool | None = None  # hard links work in the root (exclusive_writes)
         self.prefix_template = prefix
         self.name_rules = RULES[names or ("windows" if sys.platform == "win32" else "posix")]
         self.verify_mode = verify
@@ -216,6 +218,29 @@ class FilesystemStorage(StorageBackend):
     def read_checksum(self, key: str, algorithm: str,
                       cancel: threading.Event | None = None) -> tuple[str, int]:
         return checksum_file(self._path(key), algorithm, cancel=cancel)
+
+    def exclusive_writes(self) -> bool:
+        """Files are moved into place with a hard link, which fails if the name exists, or on
+        Windows with a rename, which refuses an existing name. Without links elsewhere (SMB,
+        FAT, some FUSE) the check before the rename leaves a window: not exclusive. Learnt
+        once, with a link of a probe file of our own in the root folder."""
+        if sys.platform == "win32":
+            return True
+        if self._links is None:
+            probe = os.path.join(self.root, f".datauploader-probe-{os.getpid()}-{id(self)}")
+            try:
+                with open(probe, "wb"):
+                    pass
+                try:
+                    os.link(probe, probe + ".link")
+                    os.unlink(probe + ".link")
+                    self._links = True
+                except OSError:
+                    self._links = False
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(probe)
+        return self._links
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         self._remove_temp(self._path(temp_name(item)))

@@ -235,6 +235,11 @@ class SFTPStorage(StorageBackend, ChecksHostKey):
         path = posixpath.join(root, *[p for p in key.split("/") if p])
         return f"sftp://{self.host}{port}{path if path.startswith('/') else '/' + path}"
 
+    def exclusive_writes(self) -> bool:
+        """OpenSSH's rename refuses an existing name (link(2)): of two uploads racing on one
+        name only one can place its file. Other servers' renames may replace."""
+        return self._ssh.get().rename_refuses_existing
+
     def check(self) -> None:
         conn = self._ssh.get()
         try:
