@@ -13,6 +13,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from datauploader.errors import Reaction
+from datauploader.states import JobState, WatchMethod, WatchState
+
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +87,7 @@ class FileDone:
     algorithm: str
     remote_key: str
     location: str
-    verified_by: str  # how the server confirmed it, e.g. "etag-md5", "sha256-reread"
+    verified_by: str  # how the storage proved it (datauploader.proofs): "etag-md5" …
     skipped: bool = False  # already present remotely with identical content
 
 
@@ -94,7 +97,7 @@ class FileFailed:
     task_id: int
     relpath: str
     error: str
-    kind: str  # classify(): 'file', 'retry', 'auth', 'fatal'
+    kind: Reaction  # classify(exc)
     attempts: int
     details: str | None = None
     cause: str = ""  # the exception's class name (sync mode retries a FileChangedError)
@@ -140,8 +143,8 @@ class TasksAdded:
 @dataclass(frozen=True, slots=True)
 class WatchedRoot:
     path: str
-    state: str  # watching | unavailable
-    method: str  # events | polling
+    state: WatchState
+    method: WatchMethod
     detail: str = ""
 
 
@@ -168,7 +171,7 @@ class SyncStatus:
 @dataclass(frozen=True, slots=True)
 class JobDone:
     job_id: int
-    state: str  # a JobState value
+    state: JobState
     files_ok: int
     files_failed: int
     bytes_done: int
@@ -236,10 +239,6 @@ class EventBus:
             entry = (sub, critical)
             self._subs = [entry, *self._subs] if first else [*self._subs, entry]
 
-    def unsubscribe(self, sub) -> None:
-        with self._lock:
-            self._subs = [(s, c) for s, c in self._subs if s is not sub]
-
     def emit(self, event) -> None:
         name = _METHOD[type(event)]
         for sub, critical in self._subs:
@@ -257,7 +256,7 @@ class EventBus:
 
 @dataclass
 class RecordingSubscriber(Subscriber):
-    """Keeps every event, in order; for tests and for the CLI's --json report."""
+    """Keeps every event, in order (for tests)."""
 
     events: list = field(default_factory=list)
 

@@ -26,11 +26,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from datauploader.core.models import DatasetDefinition, JobState, PlannedFile, TaskState
+from datauploader.core.models import DatasetDefinition, PlannedFile
 from datauploader.errors import UserFacingError
 from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
                                  FilesRegistered, FileStarted, JobDone, JobStarted,
                                  MultipartStarted, PartDone, Subscriber)
+from datauploader.states import JobState, TaskState
 
 log = logging.getLogger(__name__)
 
