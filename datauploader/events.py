@@ -1,10 +1,12 @@
 """Typed events the engine emits, and the subscriber interface that receives them.
 
-The journal, the terminal progress display and the GUI bridge are each just a subscriber.
-Events are immutable dataclasses; a subscriber implements the ``on_*`` methods it cares about
-(each takes the event and ``**kwargs`` so new keyword arguments never break old subscribers).
-Events are delivered on the thread that produced them (an engine worker), so subscribers must
-be quick and thread-safe: the GUI bridge hands them to Qt, the journal queues them.
+The journal and the progress tracker (core/progress.py, whose snapshots the window and the
+terminal display draw) are each just a subscriber, the sync-mode watcher another. Events are
+immutable dataclasses; states and reactions in them are string enums (datauploader.states,
+errors.Reaction). A subscriber implements the ``on_*`` methods it cares about (each takes the
+event and ``**kwargs`` so new keyword arguments never break old subscribers). Events are
+delivered on the thread that produced them (an engine worker), so subscribers must be quick
+and thread-safe: the tracker takes a lock, the journal queues them.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from datauploader.core.models import DatasetDefinition, PlannedFile
-from datauploader.errors import UserFacingError
+from datauploader.errors import InputError, UserFacingError
 from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
                                  FilesRegistered, FileStarted, JobDone, JobStarted,
                                  MultipartStarted, PartDone, Subscriber)
@@ -134,6 +134,10 @@ _EVENT = ("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail)
 
 class JournalError(UserFacingError):
     pass
+
+
+class UnknownJobError(JournalError, InputError):
+    """A job number the journal does not know: a mistake on the command line (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -451,8 +455,8 @@ class Journal(Subscriber):
     def job(self, job_id: int) -> JobRecord:
         rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
         if not rows:
-            raise JournalError(f"There is no job {job_id} in the journal; "
-                               "'datauploader jobs' lists them.")
+            raise UnknownJobError(f"There is no job {job_id} in the journal; "
+                                  "'datauploader jobs' lists them.")
         return self._job_record(rows[0])
 
     def jobs(self, limit: int | None = None) -> list[JobRecord]:
