@@ -572,7 +572,8 @@ class Engine:
             elif getattr(err, "details", None):
                 details = err.details
             message = describe(err)
-            if classify(err) in (Reaction.RETRY, Reaction.AUTH) or isinstance(err, UnreachableError):
+            if (classify(err) in (Reaction.RETRY, Reaction.AUTH)
+                    or isinstance(err, UnreachableError)):
                 message += f" Nothing is lost: resume the job (datauploader resume {job_id})."
             code = getattr(err, "exit_code", ExitCode.ERROR)
             if isinstance(err, AuthError):

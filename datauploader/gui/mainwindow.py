@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
             self.tray.showMessage(title, text, QSystemTrayIcon.Information if ok
                                   else QSystemTrayIcon.Warning, 10000)
             self.tray.setToolTip("DataUploader")
-        if done.exit_code == ExitCode.AUTH:  # credentials refused or expired: log in again, then Retry
+        if done.exit_code == ExitCode.AUTH:  # credentials refused or expired: log in, then Retry
             self.nav.setEnabled(False)
             self.login._show_error(self.tr("{0}\nLog in again, then press Retry in the "
                                            "progress view.").format(done.error))

@@ -51,7 +51,8 @@ def report_done(service, done: JobDone, args, out, err) -> int:
     for t in failed[:FAILED_SHOWN]:
         err.write(f"  {t.relpath}: {t.error}\n")
     if len(failed) > FAILED_SHOWN:
-        err.write(f"  … and {len(failed) - FAILED_SHOWN} more (datauploader jobs {done.job_id})\n")
+        err.write(f"  … and {len(failed) - FAILED_SHOWN} more "
+                  f"(datauploader jobs {done.job_id})\n")
     err.write(f"Job {done.job_id} {done.state.value}: {done.error}\n")
     return done.exit_code
 
