@@ -75,12 +75,6 @@ class HashingSink:
         return self._h.hexdigest(), self.n
 
 
-def checksum_bytes(data, algorithm: str = DEFAULT_ALGORITHM) -> str:
-    h = new_hasher(algorithm)
-    h.update(data)
-    return h.hexdigest()
-
-
 def checksum_file(path, algorithm: str = DEFAULT_ALGORITHM, chunk_size: int = 1 << 20,
                   cancel=None) -> tuple[str, int]:
     """Checksum of a whole file and its length, read in chunks (memory stays flat)."""

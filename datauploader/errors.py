@@ -16,17 +16,29 @@ Exit codes for the command line live here too, in one table, so that every front
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from enum import Enum, IntEnum
 
 
-class ExitCode:
-    OK = 0
-    ERROR = 1  # unexpected error (a bug, or something we did not classify)
-    USAGE = 2  # bad command line, bad input paths, malformed configuration
-    AUTH = 3  # credentials refused or missing, insufficient privileges
-    INCOMPLETE = 4  # some files failed, or verification found problems; resumable
-    UNREACHABLE = 5  # a server could not be reached after retries; resumable
-    BUSY = 6  # the job, or another job on the same dataset, is running; nothing was sent
-    INTERRUPTED = 130  # cancelled (Ctrl-C, SIGTERM); resumable
+class ExitCode(IntEnum):
+    """The command line's exit statuses, each with its meaning (the ``--help`` epilog and the
+    README's table are made from these)."""
+
+    def __new__(cls, code: int, meaning: str):
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        return member
+
+    OK = 0, "done"
+    ERROR = 1, "unexpected error (a bug: run with --debug, or see the log file)"
+    USAGE = 2, ("bad command line, input path or configuration (the message names file, "
+                "section and key)")
+    AUTH = 3, "credentials refused or missing, or insufficient privileges"
+    INCOMPLETE = 4, "some files failed, or verify found problems; the job is resumable"
+    UNREACHABLE = 5, "a server could not be reached after retries; the job is resumable"
+    BUSY = 6, ("the job, or another job writing the same dataset on this computer, is running; "
+               "nothing was sent")
+    INTERRUPTED = 130, "cancelled (Ctrl-C, SIGTERM); the job is resumable"
 
 
 class DataUploaderError(Exception):
@@ -203,27 +215,42 @@ class CancelledError(UserFacingError):
         super().__init__(message, **kw)
 
 
-def classify(exc: BaseException) -> str:
-    """How the engine reacts to ``exc``: 'retry', 'auth', 'file', 'cancel' or 'fatal'."""
+class Reaction(str, Enum):
+    """How the engine reacts to an error (``classify``)."""
+
+    RETRY = "retry"  # a fault that may go away: retry with backoff
+    AUTH = "auth"  # credentials refused: stop the job, ask for them
+    FILE = "file"  # this one file failed: record why, carry on with the others
+    CANCEL = "cancel"  # the user cancelled
+    FATAL = "fatal"  # a bug or an unexpected condition: the job stops, resumable
+    #: not an exception's: what should be in the dataset could not even be planned
+    UNPLANNED = "unplanned"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def classify(exc: BaseException) -> Reaction:
+    """How the engine reacts to ``exc``."""
     if isinstance(exc, CancelledError):
-        return "cancel"
+        return Reaction.CANCEL
     if isinstance(exc, AuthError):
-        return "auth"
+        return Reaction.AUTH
     if isinstance(exc, TransientError):
-        return "retry"
+        return Reaction.RETRY
     if isinstance(exc, FileError):
-        return "file"
+        return Reaction.FILE
     if isinstance(exc, (TimeoutError, ConnectionError)):
-        return "retry"
+        return Reaction.RETRY
     if isinstance(exc, OSError):
         import errno
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-            return "file"
+            return Reaction.FILE
         if exc.errno in (errno.ETIMEDOUT, errno.ECONNRESET, errno.EPIPE, errno.EHOSTUNREACH,
                          errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNABORTED):
-            return "retry"
-        return "file"
-    return "fatal"
+            return Reaction.RETRY
+        return Reaction.FILE
+    return Reaction.FATAL
 
 
 def describe(exc: BaseException) -> str:

@@ -1,10 +1,12 @@
 """Typed events the engine emits, and the subscriber interface that receives them.
 
-The journal, the terminal progress display and the GUI bridge are each just a subscriber.
-Events are immutable dataclasses; a subscriber implements the ``on_*`` methods it cares about
-(each takes the event and ``**kwargs`` so new keyword arguments never break old subscribers).
-Events are delivered on the thread that produced them (an engine worker), so subscribers must
-be quick and thread-safe: the GUI bridge hands them to Qt, the journal queues them.
+The journal and the progress tracker (core/progress.py, whose snapshots the window and the
+terminal display draw) are each just a subscriber, the sync-mode watcher another. Events are
+immutable dataclasses; states and reactions in them are string enums (datauploader.states,
+errors.Reaction). A subscriber implements the ``on_*`` methods it cares about (each takes the
+event and ``**kwargs`` so new keyword arguments never break old subscribers). Events are
+delivered on the thread that produced them (an engine worker), so subscribers must be quick
+and thread-safe: the tracker takes a lock, the journal queues them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+
+from datauploader.errors import Reaction
+from datauploader.states import JobState, WatchMethod, WatchState
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,7 @@ class FileDone:
     algorithm: str
     remote_key: str
     location: str
-    verified_by: str  # how the server confirmed it, e.g. "etag-md5", "sha256-reread"
+    verified_by: str  # how the storage proved it (datauploader.proofs): "etag-md5" …
     skipped: bool = False  # already present remotely with identical content
     etag: str | None = None  # as the server stated it (the closing check compares it)
 
@@ -95,7 +100,7 @@ class FileFailed:
     task_id: int
     relpath: str
     error: str
-    kind: str  # classify(): 'file', 'retry', 'auth', 'fatal'; or 'unplanned' (never planned)
+    kind: Reaction  # classify(exc), or Reaction.UNPLANNED (never planned)
     attempts: int
     details: str | None = None
     cause: str = ""  # the exception's class name (sync mode retries a FileChangedError)
@@ -141,8 +146,8 @@ class TasksAdded:
 @dataclass(frozen=True, slots=True)
 class WatchedRoot:
     path: str
-    state: str  # watching | unavailable
-    method: str  # events | polling
+    state: WatchState
+    method: WatchMethod
     detail: str = ""
 
 
@@ -169,7 +174,7 @@ class SyncStatus:
 @dataclass(frozen=True, slots=True)
 class JobDone:
     job_id: int
-    state: str  # a JobState value
+    state: JobState
     files_ok: int
     files_failed: int
     bytes_done: int
@@ -238,10 +243,6 @@ class EventBus:
             entry = (sub, critical)
             self._subs = [entry, *self._subs] if first else [*self._subs, entry]
 
-    def unsubscribe(self, sub) -> None:
-        with self._lock:
-            self._subs = [(s, c) for s, c in self._subs if s is not sub]
-
     def emit(self, event) -> None:
         name = _METHOD[type(event)]
         for sub, critical in self._subs:
@@ -259,7 +260,7 @@ class EventBus:
 
 @dataclass
 class RecordingSubscriber(Subscriber):
-    """Keeps every event, in order; for tests and for the CLI's --json report."""
+    """Keeps every event, in order (for tests)."""
 
     events: list = field(default_factory=list)
 

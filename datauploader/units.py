@@ -1,4 +1,4 @@
-"""Sizes, rates and durations: one grammar to read them, one way to show them.
+"""Sizes, rates, durations and times: one grammar to read them, one way to show them.
 
 Sizes and rates use binary multiples, as rclone and the operators' tools do: ``512K``,
 ``8M``, ``1.5G``, ``2T``; an optional ``i``/``B`` (``8MiB``, ``8MB``) and, for rates, ``/s``
@@ -7,6 +7,7 @@ are accepted. A bare number is bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 _MULT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -68,3 +69,22 @@ def human_duration(s: float) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def human_rate(bytes_per_second: float) -> str:
+    """1572864 → '1.5 MiB/s'."""
+    return f"{human_bytes(bytes_per_second)}/s"
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A time for documents (``--json``, reports): ISO 8601 in UTC, with its offset."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def local_time(ts: float | None, seconds: bool = False) -> str:
+    """A time for people, on this computer's clock: '2024-05-01 14:03' ('-' for none)."""
+    if not ts:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))

@@ -17,12 +17,13 @@ from datauploader.app.credentials import SecretStore
 from datauploader.app.paths import Paths
 from datauploader.catalogue import catalogue_class
 from datauploader.catalogue.base import Catalogue, SharesSession
+from datauploader.core import reports
 from datauploader.core.controls import JobControls
 from datauploader.core.engine import Engine, EngineSettings
 from datauploader.core.journal import Journal
 from datauploader.core.keys import dataset_key, fill_prefix
 from datauploader.core.locks import JobLock
-from datauploader.core.models import FAILED_STATES, DatasetDefinition, JobState, Mode, TaskState
+from datauploader.core.models import FAILED_STATES, DatasetDefinition, Mode
 from datauploader.core.planner import Plan, Planner
 from datauploader.core.records import JobRecord
 from datauploader.core.sync import SyncJob
@@ -31,6 +32,7 @@ from datauploader.errors import (AuthError, CancelledError, ConfigError, InputEr
                                  UserFacingError, describe)
 from datauploader.events import JobDone
 from datauploader.options import SecretSlot
+from datauploader.states import JobState, TaskState
 from datauploader.storage import backend_class
 from datauploader.storage.base import ChecksHostKey, StorageBackend, WritesIntoDataset
 
@@ -390,6 +392,21 @@ class Service:
 
     def interrupted_jobs(self) -> list[JobRecord]:
         return [j for j, s in self.jobs() if s is JobState.INTERRUPTED]
+
+    # -- the job document (core/reports.py): --json and the exported report -----------------
+    def job_headers(self, limit: int | None = None) -> list[dict]:
+        return [reports.job_header(j, s) for j, s in self.jobs(limit)]
+
+    def job_document(self, job_id: int, done: JobDone | None = None) -> dict:
+        """The job with every file; with ``done``, also what that run did."""
+        state = self.job_state(self.journal.job(job_id))
+        return reports.job_document(self.journal, job_id, state, done)
+
+    def write_report(self, job_id: int, path: str) -> int:
+        """The job's report as CSV (or JSON when ``path`` ends in .json); returns the number
+        of files in it."""
+        state = self.job_state(self.journal.job(job_id))
+        return reports.write_report(self.journal, job_id, path, state)
 
     # -- verification -----------------------------------------------------------------------
     def verify_job(self, job_id: int, quick: bool = False,

@@ -31,17 +31,19 @@ from datauploader.core.clock import Clock
 from datauploader.core.controls import JobControls
 from datauploader.core.journal import Journal
 from datauploader.core.locks import JobLock, TargetLock
-from datauploader.core.models import FAILED_STATES, TO_UPLOAD, JobState, TaskState
+from datauploader.core.models import FAILED_STATES, TO_UPLOAD
 from datauploader.core.records import JobRecord, TaskRecord
 from datauploader.core.registrar import Registrar, Stored, replaced, replaced_message
 from datauploader.core.retry import RetryPolicy
 from datauploader.core.throttle import Throttle
 from datauploader.errors import (AuthError, BusyError, CancelledError, CatalogueError, ExitCode,
-                                 InputError, UnreachableError, UserFacingError, classify, describe)
+                                 InputError, Reaction, UnreachableError, UserFacingError, classify,
+                                 describe)
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
                                  FileFailed, FileRetrying, FileStarted, JobDone, JobPaused,
                                  JobStarted, MultipartStarted, PartDone)
 from datauploader.source import SourceReader
+from datauploader.states import JobState, TaskState
 from datauploader.storage.base import (StorageBackend, TransferContext, TransferItem, UploadResult,
                                        WritesIntoDataset)
 
@@ -211,7 +213,7 @@ class Engine:
             except _StopJob:
                 pass
             except BaseException as e:  # noqa: BLE001 - becomes the job's outcome
-                if classify(e) == "fatal" and not isinstance(e, UserFacingError):
+                if classify(e) is Reaction.FATAL and not isinstance(e, UserFacingError):
                     log.exception("job %s stopped by an unexpected error", job_id)
                 run.stop_job(e)
             done = self._outcome(run, self.clock.monotonic() - started)
@@ -225,7 +227,7 @@ class Engine:
     def _run(self, run: _Run) -> None:
         # what could not even be planned is a failure every front-end shows from the start
         for t in self.journal.tasks(run.job.id, [TaskState.UNPLANNED]):
-            run.bus.emit(FileFailed(run.job.id, t.id, t.relpath, t.error or "", "unplanned",
+            run.bus.emit(FileFailed(run.job.id, t.id, t.relpath, t.error or "", Reaction.UNPLANNED,
                                     t.attempts, cause="Unplanned"))
         run.controls.checkpoint()
         self._with_retries(run, self.storage.check)
@@ -270,7 +272,7 @@ class Engine:
             try:
                 return fn()
             except BaseException as e:
-                if classify(e) != "retry" or tries >= policy.attempts:
+                if classify(e) is not Reaction.RETRY or tries >= policy.attempts:
                     raise
                 delay = policy.delay(tries, getattr(e, "retry_after", None))
                 log.warning("%s; retrying in %.1fs", describe(e), delay)
@@ -339,7 +341,7 @@ class Engine:
                 run.bus.emit(FileFailed(
                     run.job.id, t.id, t.relpath,
                     replaced_message(t.relpath, t.key, why, t.state is TaskState.REGISTERED),
-                    "file", t.attempts, cause="ReplacedError"))
+                    Reaction.FILE, t.attempts, cause="ReplacedError"))
                 run.count_failed()
         self.journal.commit()
 
@@ -425,7 +427,7 @@ class Engine:
                 raise
             except BaseException as exc:  # noqa: BLE001 - classified below
                 kind = classify(exc)
-                if kind == "retry" and tries < policy.attempts and not run.stop.is_set():
+                if kind is Reaction.RETRY and tries < policy.attempts and not run.stop.is_set():
                     delay = policy.delay(tries, getattr(exc, "retry_after", None))
                     run.bus.emit(FileRetrying(job.id, task.id, task.relpath, attempt, delay,
                                               describe(exc)))
@@ -433,19 +435,19 @@ class Engine:
                         raise CancelledError() from None
                     continue
                 details = None
-                if kind == "fatal":
+                if kind is Reaction.FATAL:
                     log.error("unexpected error uploading %s", task.path, exc_info=exc)
                     details = "".join(traceback.format_exception(exc))
                 elif getattr(exc, "details", None):
                     details = exc.details
                 run.bus.emit(FileFailed(job.id, task.id, task.relpath, describe(exc), kind,
                                         attempt, details, type(exc).__name__))
-                if kind == "file":
+                if kind is Reaction.FILE:
                     try:
                         self.storage.cleanup_task(item, ctx)
                     except Exception:  # noqa: BLE001 - best effort
                         log.debug("cleanup of %s failed", task.key, exc_info=True)
-                if kind == "auth" or isinstance(exc, UnreachableError):
+                if kind is Reaction.AUTH or isinstance(exc, UnreachableError):
                     run.stop_job(exc)  # every other file would fail the same way
                 else:
                     with run._err_lock:
@@ -471,31 +473,32 @@ class Engine:
         job_id = run.job.id
         err = run.job_error
         if run.controls.cancelled and err is None:
-            return JobDone(job_id, JobState.CANCELLED.value, ok, failed, counts.bytes_done,
+            return JobDone(job_id, JobState.CANCELLED, ok, failed, counts.bytes_done,
                            elapsed, "The job was cancelled; resume it to finish the upload.",
                            exit_code=ExitCode.INTERRUPTED, bytes_sent=run.bytes_sent)
         if err is not None:
             details = None
-            if classify(err) == "fatal" and not isinstance(err, UserFacingError):
+            if classify(err) is Reaction.FATAL and not isinstance(err, UserFacingError):
                 details = "".join(traceback.format_exception(err))
             elif getattr(err, "details", None):
                 details = err.details
             message = describe(err)
-            if classify(err) in ("retry", "auth") or isinstance(err, UnreachableError):
+            if (classify(err) in (Reaction.RETRY, Reaction.AUTH)
+                    or isinstance(err, UnreachableError)):
                 message += f" Nothing is lost: resume the job (datauploader resume {job_id})."
             code = getattr(err, "exit_code", ExitCode.ERROR)
             if isinstance(err, AuthError):
                 code = ExitCode.AUTH
-            elif classify(err) == "retry":
+            elif classify(err) is Reaction.RETRY:
                 code = ExitCode.UNREACHABLE
-            return JobDone(job_id, JobState.FAILED.value, ok, failed, counts.bytes_done, elapsed,
+            return JobDone(job_id, JobState.FAILED, ok, failed, counts.bytes_done, elapsed,
                            message, details, exit_code=code, bytes_sent=run.bytes_sent)
         total = sum(counts.files.values())
         if failed or not _complete(counts.files, total):
             msg = (f"{failed} of {total} files failed; the others are uploaded and registered. "
                    f"Fix the causes shown, then resume the job (datauploader resume {job_id}), "
                    f"or leave them out of the dataset (datauploader leave-out {job_id}).")
-            return JobDone(job_id, JobState.INCOMPLETE.value, ok, failed, counts.bytes_done,
+            return JobDone(job_id, JobState.INCOMPLETE, ok, failed, counts.bytes_done,
                            elapsed, msg, exit_code=ExitCode.INCOMPLETE, bytes_sent=run.bytes_sent)
-        return JobDone(job_id, JobState.COMPLETED.value, ok, 0, counts.bytes_done, elapsed,
+        return JobDone(job_id, JobState.COMPLETED, ok, 0, counts.bytes_done, elapsed,
                        bytes_sent=run.bytes_sent, files_left_out=left_out)

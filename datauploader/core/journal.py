@@ -26,12 +26,13 @@ from collections import deque
 from typing import Iterable, Iterator
 
 from datauploader.core.journal_schema import MIGRATIONS, SCHEMA_VERSION
-from datauploader.core.models import DatasetDefinition, JobState, PlannedFile, TaskState
+from datauploader.core.models import DatasetDefinition, PlannedFile
 from datauploader.core.records import JobCounts, JobRecord, MultipartRecord, TaskRecord
-from datauploader.errors import UserFacingError
+from datauploader.errors import InputError, Reaction, UserFacingError
 from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
                                  FilesRegistered, FileStarted, JobDone, JobStarted,
                                  MultipartStarted, PartDone, Subscriber)
+from datauploader.states import JobState, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ _EVENT = ("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail)
 
 class JournalError(UserFacingError):
     pass
+
+
+class UnknownJobError(JournalError, InputError):
+    """A job number the journal does not know: a mistake on the command line (exit 2)."""
 
 
 class Journal(Subscriber):
@@ -374,8 +379,8 @@ class Journal(Subscriber):
     def job(self, job_id: int) -> JobRecord:
         rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
         if not rows:
-            raise JournalError(f"There is no job {job_id} in the journal; "
-                               "'datauploader jobs' lists them.")
+            raise UnknownJobError(f"There is no job {job_id} in the journal; "
+                                  "'datauploader jobs' lists them.")
         return self._job_record(rows[0])
 
     def jobs(self, limit: int | None = None) -> list[JobRecord]:
@@ -526,7 +531,7 @@ class Journal(Subscriber):
                 (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0, detail)])
 
     def on_file_failed(self, e: FileFailed, **kw) -> None:
-        if e.kind == "unplanned":  # already recorded as such; the event only tells the others
+        if e.kind is Reaction.UNPLANNED:  # recorded as such; the event only tells the others
             return
         now = time.time()
         self._write("UPDATE tasks SET state=?, attempts=?, error=?, updated=? WHERE id=?",

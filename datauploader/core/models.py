@@ -1,4 +1,7 @@
-"""Plain data: what the user asks for (a dataset definition) and the states things go through."""
+"""Plain data: what the user asks for (a dataset definition) and the files of a plan.
+
+The states a job and its files go through live in ``datauploader.states`` (the events carry
+them); they are importable from here too."""
 
 from __future__ import annotations
 
@@ -6,39 +9,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+from datauploader.states import JobState, TaskState
 
-class JobState(str, Enum):
-    PLANNED = "planned"  # in the journal, nothing moved yet
-    RUNNING = "running"  # an engine is working on it (or was, until it was killed)
-    COMPLETED = "completed"  # every file uploaded, verified, registered; dataset finalized
-    INCOMPLETE = "incomplete"  # ran to the end, some files failed: resume retries them
-    FAILED = "failed"  # stopped by a job-level error (credentials, unreachable server)
-    CANCELLED = "cancelled"  # stopped by the user
-    INTERRUPTED = "interrupted"  # RUNNING in the journal but no process holds it: it was killed
-
-    @property
-    def resumable(self) -> bool:
-        return self is not JobState.COMPLETED
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class TaskState(str, Enum):
-    PLANNED = "planned"
-    UPLOADING = "uploading"
-    UPLOADED = "uploaded"  # the server accepted the bytes
-    VERIFIED = "verified"  # what the server reports matches what we read
-    REGISTERED = "registered"  # the catalogue knows the datafile
-    FAILED = "failed"
-    #: should be in the dataset but could not even be planned (an unreadable folder, a file
-    #: that vanished, a path too long for the OS): a failure; resume scans it again
-    UNPLANNED = "unplanned"
-    #: the operator decided to leave it out of the dataset (recorded, with why it failed)
-    LEFT_OUT = "left-out"
-
-    def __str__(self) -> str:
-        return self.value
+__all__ = ["JobState", "TaskState", "TO_UPLOAD", "FAILED_STATES", "Mode", "LinkPolicy",
+           "DatasetDefinition", "PlannedFile"]
 
 
 #: states in which a file still has to be uploaded

@@ -1,7 +1,8 @@
 """Progress as immutable snapshots: a subscriber that keeps totals and per-file state, and hands
-out a ``JobSnapshot`` whenever a front-end asks (the GUI asks at most ~10 times a second).
+out a ``JobSnapshot`` whenever a front-end asks (the GUI at most ~10 times a second, the
+terminal display 5 times).
 
-Events arrive on engine threads, snapshots are taken on the GUI thread; one lock guards the
+Events arrive on engine threads, snapshots are taken on the front-end's; one lock guards the
 state. Per-file rows are delivered as changes since the previous snapshot, so a 20,000-file
 job costs the GUI only what changed.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone, FileFailed,
                                  FileRetrying, FilesRegistered, FileStarted, JobDone, JobPaused,
                                  JobStarted, Subscriber, SyncStatus, TasksAdded)
+from datauploader.states import FileStatus, JobState
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class FileRow:
     task_id: int
     relpath: str
     size: int
-    status: str  # waiting | uploading | retrying | verified | registered | failed | skipped
+    status: FileStatus
     sent: int
     checksum: str = ""
     error: str = ""
@@ -41,13 +43,14 @@ class JobSnapshot:
     eta: float | None
     paused: bool
     finished: bool
-    state: str  # running | paused | a JobState value once finished
+    state: JobState  # RUNNING (see ``paused``) until finished
     changed_rows: tuple[FileRow, ...] = ()
     messages: tuple[str, ...] = ()  # retries, failures: for the log panel
     error: str | None = None
     dataset_id: str | None = None
     elapsed: float = 0.0
     sync: SyncStatus | None = None  # sync mode: what the watcher sees
+    started: bool = False  # the engine has begun (JobStarted): the totals are known
 
     @property
     def fraction(self) -> float:
@@ -61,7 +64,7 @@ class JobSnapshot:
 class _File:
     relpath: str
     size: int
-    status: str = "waiting"
+    status: FileStatus = FileStatus.WAITING
     sent: int = 0
     checksum: str = ""
     error: str = ""
@@ -85,20 +88,22 @@ class ProgressTracker(Subscriber):
         self._moved = 0  # bytes put on the wire in this run: what the speed measures
         self.paused = False
         self.finished = False
-        self.state = "running"
+        self.state = JobState.RUNNING
         self.error: str | None = None
         self.dataset_id: str | None = None
-        self._started = clock()
+        self._start_time = clock()
         self._elapsed = 0.0
         self.sync: SyncStatus | None = None
+        self.started = False
 
     # -- engine side ------------------------------------------------------------------------
     def on_job_started(self, e: JobStarted, **kw) -> None:
         with self._lock:
             self.job_id = e.job_id
+            self.started = True
             self.files_total, self.bytes_total = e.files_total, e.bytes_total
             self.files_done, self.bytes_verified = e.files_done, e.bytes_done
-            self._started = self._clock()
+            self._start_time = self._clock()
 
     def on_file_started(self, e: FileStarted, **kw) -> None:
         with self._lock:
@@ -106,7 +111,7 @@ class ProgressTracker(Subscriber):
             if f is None:
                 f = self._files[e.task_id] = _File(e.relpath, e.size)
             self._inflight -= f.sent
-            f.status, f.sent, f.error = "uploading", e.resumed_bytes, ""
+            f.status, f.sent, f.error = FileStatus.UPLOADING, e.resumed_bytes, ""
             self._inflight += f.sent
             self._changed.add(e.task_id)
 
@@ -125,7 +130,7 @@ class ProgressTracker(Subscriber):
             f = self._files.get(e.task_id)
             if f is not None:
                 self._inflight -= f.sent
-                f.status, f.sent, f.error = "retrying", 0, e.error
+                f.status, f.sent, f.error = FileStatus.RETRYING, 0, e.error
                 self._changed.add(e.task_id)
             self._messages.append(f"Retrying {e.relpath} in {e.delay:.0f} s: {e.error}")
 
@@ -135,7 +140,7 @@ class ProgressTracker(Subscriber):
             self._files[e.task_id] = f
             self._inflight -= f.sent
             f.size, f.sent, f.checksum = e.size, e.size, e.checksum
-            f.status = "skipped" if e.skipped else "verified"
+            f.status = FileStatus.SKIPPED if e.skipped else FileStatus.VERIFIED
             f.verified_by = e.verified_by
             self.files_done += 1
             self.bytes_verified += e.size
@@ -146,7 +151,7 @@ class ProgressTracker(Subscriber):
             f = self._files.get(e.task_id) or _File(e.relpath, 0)
             self._files[e.task_id] = f
             self._inflight -= f.sent
-            f.sent, f.status, f.error = 0, "failed", e.error
+            f.sent, f.status, f.error = 0, FileStatus.FAILED, e.error
             self.files_failed += 1
             self._changed.add(e.task_id)
             self._messages.append(f"Failed: {e.relpath}: {e.error}")
@@ -155,8 +160,8 @@ class ProgressTracker(Subscriber):
         with self._lock:
             for t in e.task_ids:
                 f = self._files.get(t)
-                if f is not None and f.status == "verified":
-                    f.status = "registered"
+                if f is not None and f.status is FileStatus.VERIFIED:
+                    f.status = FileStatus.REGISTERED
                     self._changed.add(t)
 
     def on_tasks_added(self, e: TasksAdded, **kw) -> None:
@@ -214,13 +219,12 @@ class ProgressTracker(Subscriber):
                          for t in sorted(self._changed) for f in (self._files[t],))
             self._changed.clear()
             messages, self._messages = tuple(self._messages), []
-            state = self.state if self.finished else ("paused" if self.paused else "running")
             return JobSnapshot(
                 job_id=self.job_id, files_total=self.files_total, files_done=self.files_done,
                 files_failed=self.files_failed, bytes_total=self.bytes_total,
                 bytes_done=min(done, self.bytes_total) if self.bytes_total else done,
                 speed=0.0 if self.finished else speed, eta=eta, paused=self.paused,
-                finished=self.finished, state=state, changed_rows=rows, messages=messages,
+                finished=self.finished, state=self.state, changed_rows=rows, messages=messages,
                 error=self.error, dataset_id=self.dataset_id,
-                elapsed=self._elapsed if self.finished else now - self._started,
-                sync=self.sync)
+                elapsed=self._elapsed if self.finished else now - self._start_time,
+                sync=self.sync, started=self.started)

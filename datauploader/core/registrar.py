@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from datauploader.catalogue.base import DatafileSpec
-from datauploader.errors import CancelledError, classify
+from datauploader.errors import CancelledError, Reaction, classify
 from datauploader.events import FileFailed, FilesRegistered
 from datauploader.storage.base import RemoteObject
 
@@ -169,7 +169,7 @@ class Registrar:
                 ok.append(s)
             else:
                 run.bus.emit(FileFailed(run.job.id, s.task_id, s.relpath,
-                                        replaced_message(s.relpath, s.key, why), "file",
+                                        replaced_message(s.relpath, s.key, why), Reaction.FILE,
                                         s.attempt, cause="ReplacedError"))
                 run.count_failed()
         return ok
@@ -184,7 +184,8 @@ class Registrar:
                 ids = run.catalogue.register_datafiles(self.dataset_id, [s.spec for s in batch])
                 break
             except BaseException as e:
-                if classify(e) != "retry" or tries >= policy.attempts or run.controls.cancelled:
+                if (classify(e) is not Reaction.RETRY or tries >= policy.attempts
+                        or run.controls.cancelled):
                     raise
                 delay = policy.delay(tries, getattr(e, "retry_after", None))
                 log.warning("catalogue registration failed (%s); retrying in %.1fs", e, delay)

@@ -24,12 +24,13 @@ import time
 
 from datauploader.core.journal import Journal
 from datauploader.core.keys import join_safe
-from datauploader.core.models import PlannedFile, TaskState
+from datauploader.core.models import PlannedFile
 from datauploader.core.records import JobRecord, TaskRecord
 from datauploader.core.watch import FolderWatcher, Ready, WatchSettings
 from datauploader.errors import UserFacingError, describe
 from datauploader.events import (EventBus, FileDone, FileFailed, Subscriber, SyncStatus, TasksAdded,
                                  WatchedRoot)
+from datauploader.states import TaskState
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from datauploader.core.openfiles import open_for_writing
 from datauploader.core.planner import matches
+from datauploader.states import WatchMethod, WatchState
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class _Root:
     path: str
     name: str
     is_dir: bool
-    method: str  # events | polling
+    method: WatchMethod
     available: bool = True
     detail: str = ""
     watch: object = None
@@ -135,11 +136,11 @@ class FolderWatcher:
             path = os.path.abspath(os.path.expanduser(str(raw)))
             name = os.path.basename(path.rstrip(os.sep)) or path
             is_dir = not os.path.isfile(path)
-            method = "polling"
+            method = WatchMethod.POLLING
             if is_dir and settings.observer == "events":
-                method = "events"
+                method = WatchMethod.EVENTS
             elif is_dir and settings.observer == "auto" and not is_network_path(path):
-                method = "events"
+                method = WatchMethod.EVENTS
             self.roots.append(_Root(path, name, is_dir, method))
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
@@ -153,13 +154,13 @@ class FolderWatcher:
     def start(self) -> None:
         for root in self.roots:
             self._check_root(root, announce=False)
-        if any(r.method == "events" for r in self.roots):
+        if any(r.method is WatchMethod.EVENTS for r in self.roots):
             from watchdog.observers import Observer
 
             self._observer = Observer()
             self._observer.daemon = True
             for root in self.roots:
-                if root.method == "events" and root.available:
+                if root.method is WatchMethod.EVENTS and root.available:
                     self._schedule(root)
             self._observer.start()
         self.full_scan()
@@ -195,7 +196,7 @@ class FolderWatcher:
             root.watch = self._observer.schedule(Handler(), root.path, recursive=True)
         except OSError as e:
             # e.g. the inotify watch limit: polling still works, say so
-            root.method = "polling"
+            root.method = WatchMethod.POLLING
             root.detail = f"events unavailable ({e.strerror or e}); polling instead"
             self.notify(f"{root.path}: {root.detail}.")
 
@@ -254,7 +255,7 @@ class FolderWatcher:
         if ok and not root.available:
             root.available, root.detail = True, ""
             self.notify(f"{root.path} is available again; looking for new files.")
-            if root.method == "events" and self._observer is not None:
+            if root.method is WatchMethod.EVENTS and self._observer is not None:
                 self._schedule(root)
             root.dirs.clear()
             self._scan_root(root)
@@ -320,7 +321,7 @@ class FolderWatcher:
     def _poll_dirs(self) -> None:
         self._last_poll = self.clock()
         for root in self.roots:
-            if not root.available or root.method != "polling" or not root.is_dir:
+            if not root.available or root.method is not WatchMethod.POLLING or not root.is_dir:
                 continue
             for folder, mtime in list(root.dirs.items()):
                 try:
@@ -421,6 +422,7 @@ class FolderWatcher:
             ready.append(Ready(c.path, c.relpath, c.sig[0], c.sig[1], c.modified))
         return ready
 
-    def status(self) -> list[tuple[str, str, str, str]]:
-        return [(r.path, "watching" if r.available else "unavailable", r.method, r.detail)
+    def status(self) -> list[tuple[str, WatchState, WatchMethod, str]]:
+        return [(r.path, WatchState.WATCHING if r.available else WatchState.UNAVAILABLE,
+                 r.method, r.detail)
                 for r in self.roots]

@@ -12,7 +12,7 @@ from PyQt5.QtWidgets import (QAction, QFrame, QHBoxLayout, QLabel, QListWidget, 
                              QSystemTrayIcon, QVBoxLayout, QWidget)
 
 from datauploader import __version__
-from datauploader.errors import AuthError, describe
+from datauploader.errors import AuthError, ExitCode, describe
 from datauploader.gui.controller import JobController
 from datauploader.gui.dialogs.settings import SettingsDialog
 from datauploader.gui.tasks import Calls
@@ -20,6 +20,7 @@ from datauploader.gui.views.dataset import DatasetView
 from datauploader.gui.views.history import HistoryView
 from datauploader.gui.views.login import LoginView
 from datauploader.gui.views.progress import ProgressView
+from datauploader.states import JobState
 
 ICON = os.path.join(os.path.dirname(__file__), "icons", "datauploader.svg")
 
@@ -282,18 +283,18 @@ class MainWindow(QMainWindow):
         self.progress.finish(done)
         self.history.refresh()
         self.history.select_job(done.job_id)
-        if done.state == "completed" and self.progress.sync.isVisible():
+        ok = done.state is JobState.COMPLETED
+        if ok and self.progress.sync.isVisible():
             self.show_page(PAGE_HISTORY)  # a finished sync job: its report is there
             self.history.select_job(done.job_id)
-        ok = done.state == "completed"
         if self.tray is not None:
             title = self.tr("Upload finished") if ok else self.tr("Upload stopped")
             text = (self.tr("Job {0}: {1} files uploaded and registered.").format(
-                done.job_id, done.files_ok) if ok else (done.error or done.state))
+                done.job_id, done.files_ok) if ok else (done.error or done.state.value))
             self.tray.showMessage(title, text, QSystemTrayIcon.Information if ok
                                   else QSystemTrayIcon.Warning, 10000)
             self.tray.setToolTip("DataUploader")
-        if done.exit_code == 3:  # credentials refused or expired: log in again, then Retry
+        if done.exit_code == ExitCode.AUTH:  # credentials refused or expired: log in, then Retry
             self.nav.setEnabled(False)
             self.login._show_error(self.tr("{0}\nLog in again, then press Retry in the "
                                            "progress view.").format(done.error))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from PyQt5.QtCore import QAbstractTableModel, QCoreApplication, QModelIndex, Qt
 from PyQt5.QtGui import QBrush, QColor, QStandardItemModel
 
 from datauploader.core.progress import FileRow
-from datauploader.units import human_bytes
+from datauploader.states import FileStatus, JobState
+from datauploader.units import human_bytes, local_time
 
-STATUS_COLORS = {"failed": QColor("#b00020"), "retrying": QColor("#a15c00"),
-                 "verified": QColor("#1b5e20"), "registered": QColor("#1b5e20"),
-                 "skipped": QColor("#1b5e20"), "uploading": QColor("#0d47a1")}
+STATUS_COLORS = {FileStatus.FAILED: QColor("#b00020"), FileStatus.RETRYING: QColor("#a15c00"),
+                 FileStatus.VERIFIED: QColor("#1b5e20"), FileStatus.REGISTERED: QColor("#1b5e20"),
+                 FileStatus.SKIPPED: QColor("#1b5e20"), FileStatus.UPLOADING: QColor("#0d47a1")}
+STATE_COLORS = {JobState.COMPLETED: "#1b5e20", JobState.FAILED: "#b00020",
+                JobState.INCOMPLETE: "#a15c00", JobState.INTERRUPTED: "#a15c00",
+                JobState.CANCELLED: "#616161"}
 
 
 class _TableModel(QAbstractTableModel):
@@ -48,7 +50,7 @@ STATUS_ROLE = Qt.UserRole + 1  # the row's status, for filtering in C++
 # finished files the progress table keeps (about 1.7 KiB each); older ones give way, so that
 # a 500,000-file job does not fill memory with rows nobody scrolls to (the report has all)
 KEEP_DONE = 5000
-_DONE = ("verified", "registered", "skipped")
+_DONE = frozenset(s for s in FileStatus if s.done)
 _RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)
 
 
@@ -139,8 +141,8 @@ class FileTableModel(QStandardItemModel):
             set_(index(i, 3), _RIGHT, Qt.TextAlignmentRole)
         if old is None or old.status != r.status:
             status = index(i, 2)
-            set_(status, self.tr(r.status))
-            set_(status, r.status, STATUS_ROLE)
+            set_(status, self.tr(str(r.status)))
+            set_(status, str(r.status), STATUS_ROLE)
             color = STATUS_COLORS.get(r.status)
             set_(status, QBrush(color) if color is not None else None, Qt.ForegroundRole)
         pct = min(100, 100 if r.status in _DONE else
@@ -184,12 +186,11 @@ class HistoryTableModel(_TableModel):
         col = index.column()
         if role == Qt.DisplayRole:
             return (str(job.id), self.tr(state.value),
-                    dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M"),
+                    local_time(job.created),
                     job.proposal, job.dataset_name, str(job.files_total),
                     human_bytes(job.bytes_total))[col]
         if role == Qt.ForegroundRole and col == 1:
-            color = {"completed": "#1b5e20", "failed": "#b00020", "incomplete": "#a15c00",
-                     "interrupted": "#a15c00", "cancelled": "#616161"}.get(state.value)
+            color = STATE_COLORS.get(state)
             return QBrush(QColor(color)) if color else None
         if role == Qt.ToolTipRole and job.error:
             return job.error

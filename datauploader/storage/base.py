@@ -35,7 +35,7 @@ class UploadResult:
     size: int
     checksum: str  # of the configured algorithm, over the bytes read
     location: str  # what the catalogue records
-    verified_by: str  # how the server confirmed it
+    verified_by: str  # how the storage proved it: words from datauploader.proofs
     etag: str | None = None
     skipped: bool = False  # identical content was already there
 

@@ -14,11 +14,13 @@ import os
 import sys
 import threading
 
+from datauploader import proofs
 from datauploader.checksums import checksum_file
 from datauploader.errors import (RemoteExistsError, StorageFullError, UserFacingError,
                                  VerificationError)
 from datauploader.names import RULES
 from datauploader.options import Option
+from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
 from datauploader.storage.tempnames import is_temp, temp_name
@@ -147,12 +149,12 @@ class FilesystemStorage(StorageBackend):
             raise VerificationError(f"{temp} has {actual_size} bytes after writing, {size} were "
                                     "written; the storage is not keeping what it is given.")
         if self.verify_mode == "size":
-            return "size"
+            return Proof.SIZE
         got, _ = checksum_file(temp, algorithm, cancel=ctx.cancel)
         if got != checksum:
             raise VerificationError(f"Reading {temp} back gave {algorithm} {got}, but {checksum} "
                                     "was written; the storage corrupted the data.")
-        return f"{algorithm}-reread"
+        return proofs.reread(algorithm)
 
     def _place(self, temp: str, target: str) -> None:
         try:
@@ -213,7 +215,7 @@ class FilesystemStorage(StorageBackend):
         if theirs != checksum:
             raise other_content(target, f"its {item.algorithm} differs")
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
-                            verified_by=f"{item.algorithm}-compare", skipped=True)
+                            verified_by=proofs.compared(item.algorithm), skipped=True)
 
     def read_checksum(self, key: str, algorithm: str,
                       cancel: threading.Event | None = None) -> tuple[str, int]:

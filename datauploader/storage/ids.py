@@ -22,6 +22,7 @@ import time
 import zlib
 from urllib.parse import urlsplit
 
+from datauploader import proofs
 from datauploader.checksums import new_hasher, normalize
 from datauploader.errors import (CancelledError, CatalogueError, ConfigError, FileChangedError,
                                  FileError, PermissionDeniedError, RemoteExistsError,
@@ -31,6 +32,7 @@ from datauploader.names import RULES
 from datauploader.net.icat import ICATSession, decode_checksum
 from datauploader.net.webclient import WebClient, json_or_none, redact, where
 from datauploader.options import Option
+from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, WritesIntoDataset)
 
@@ -220,7 +222,7 @@ class IDSStorage(StorageBackend, WritesIntoDataset):
                 f"{answer.get('checksum')}, but {size} bytes with CRC32 {ours} were sent; the "
                 "copy was deleted and the file will be sent again when the job is resumed.")
         return UploadResult(size=size, checksum=checksum, location=str(answer.get("location", "")),
-                            verified_by="ids-crc32+size")
+                            verified_by=proofs.both(Proof.IDS_CRC32, Proof.SIZE))
 
     @staticmethod
     def _stream(src, ctx: TransferContext, crc: list):
@@ -333,7 +335,8 @@ class IDSStorage(StorageBackend, WritesIntoDataset):
                                        "cannot be proven identical") + "; it was not replaced.")
         return UploadResult(size=size, checksum=checksum,
                             location=remote.metadata.get("location", ""),
-                            verified_by="already present (ids crc32+size)", skipped=True)
+                            verified_by=proofs.already_present(
+                                proofs.both(Proof.IDS_CRC32, Proof.SIZE)), skipped=True)
 
     def read_checksum(self, key: str, algorithm: str,
                       cancel: threading.Event | None = None) -> tuple[str, int]:

@@ -55,6 +55,7 @@ import time
 import uuid
 from urllib.parse import quote
 
+from datauploader import proofs
 from datauploader.checksums import HashingSink, new_hasher
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
                                  FileError, PermissionDeniedError, RemoteExistsError,
@@ -62,6 +63,7 @@ from datauploader.errors import (AuthError, CancelledError, ConfigError, FileCha
                                  UserFacingError, VerificationError)
 from datauploader.names import RULES
 from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
 from datauploader.storage.tempnames import is_temp, temp_name
@@ -770,8 +772,8 @@ class RcloneStorage(StorageBackend):
             if stated != want:
                 raise VerificationError(f"After uploading, the remote's {hash_type} of "
                                         f"{self.location(key)} is {stated}, {want} was sent.")
-            return f"size+remote-{hash_type}"
-        return "size"
+            return proofs.both(Proof.SIZE, proofs.remote_hash(hash_type))
+        return Proof.SIZE
 
     def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
         where = self.location(item.key)
@@ -791,14 +793,14 @@ class RcloneStorage(StorageBackend):
         if stated and want:
             if stated != want:
                 raise other_content(where, f"its {hash_type} differs")
-            how = f"remote-{hash_type}"
+            how = proofs.remote_hash(hash_type)
         else:
             got, n = self._read_back(item.key, item.algorithm, ctx.cancel)
             if (got, n) != (checksum, size):
                 raise other_content(where, f"its {item.algorithm} differs")
-            how = f"{item.algorithm}-reread"
+            how = proofs.reread(item.algorithm)
         return UploadResult(size=size, checksum=checksum, location=where,
-                            verified_by=f"already present ({how})", skipped=True)
+                            verified_by=proofs.already_present(how), skipped=True)
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         if self._uses_temp():

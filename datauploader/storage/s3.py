@@ -30,11 +30,13 @@ import math
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+from datauploader import proofs
 from datauploader.checksums import HashingSink
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
                                  RemoteExistsError, VerificationError)
 from datauploader.names import RULES
 from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
 from datauploader.storage.s3_client import Credentials, NoSuchUpload, PreconditionFailed, S3Client
@@ -206,11 +208,11 @@ class S3Storage(StorageBackend):
                 raise
             return self._compare_existing(item, remote, len(body), checksum, md5.hexdigest(),
                                           None)
-        verified = "content-md5"
+        verified = Proof.CONTENT_MD5
         if res.etag == md5.hexdigest():
-            verified = "etag-md5"
+            verified = Proof.ETAG_MD5
         if payload_sha:
-            verified += "+signed-sha256"
+            verified = proofs.both(verified, Proof.SIGNED_SHA256)
         return UploadResult(size=len(body), checksum=checksum, location=self.location(item.key),
                             verified_by=verified, etag=res.etag)
 
@@ -333,14 +335,14 @@ class S3Storage(StorageBackend):
                 raise
             etag = remote.etag
         if etag == composite:
-            verified = "etag-multipart-md5"
+            verified = Proof.ETAG_MULTIPART_MD5
         else:
             remote = self.stat(item.key)
             if remote is None or remote.size != size:
                 raise VerificationError(
                     f"After completing the upload of {item.key} the server reports "
                     f"{remote.size if remote else 'no'} object of {size} bytes.")
-            verified = "parts-md5+size"
+            verified = proofs.both(Proof.PARTS_MD5, Proof.SIZE)
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
                             verified_by=verified, etag=etag)
 
@@ -407,17 +409,17 @@ class S3Storage(StorageBackend):
         if remote.checksum and remote.algorithm == item.algorithm:
             if remote.checksum != checksum:
                 raise other_content(where, f"its {item.algorithm} differs")
-            how = f"recorded-{item.algorithm}"
+            how = proofs.recorded(item.algorithm)
         elif remote.etag and md5_hex and remote.etag == md5_hex:
-            how = "etag-md5"
+            how = Proof.ETAG_MD5
         elif remote.etag and composite and remote.etag == composite:
-            how = "etag-multipart-md5"
+            how = Proof.ETAG_MULTIPART_MD5
         if how is None:
             raise RemoteExistsError(f"{where} already exists and cannot be proven identical to "
                                     f"{item.path}; it was not overwritten. Choose another "
                                     "dataset name or remove the object if it is not needed.")
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
-                            verified_by=f"already present ({how})", etag=remote.etag,
+                            verified_by=proofs.already_present(how), etag=remote.etag,
                             skipped=True)
 
 

@@ -42,7 +42,7 @@ import threading
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote, urlsplit
 
-from datauploader import __version__
+from datauploader import __version__, proofs
 from datauploader.checksums import HashingSink, new_hasher
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
                                  FileError, PermissionDeniedError, RemoteExistsError,
@@ -50,6 +50,7 @@ from datauploader.errors import (AuthError, CancelledError, ConfigError, FileCha
                                  UserFacingError, VerificationError, unreachable)
 from datauploader.names import RULES
 from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
 from datauploader.storage.fastio import STALE_ERRORS, Connection, hashed_chunks
@@ -600,11 +601,11 @@ class WebDAVStorage(StorageBackend):
                             f"The WebDAV server reports {alg} {value} for {where}, but "
                             f"{sums[alg]} was sent; the data was damaged on the way or on the "
                             "server.")
-                    return f"{kind}-{alg}"
+                    return proofs.stated(kind, alg)
         if etag and "md5" in sums:
             if etag == sums["md5"]:
                 self._etag_is_md5 = True
-                return "etag-md5"
+                return Proof.ETAG_MD5
             if self._etag_is_md5 or (self._etag_is_md5 is None and _looks_like_md5(etag)):
                 raise _Suspect()  # damaged, or an opaque ETag that looks like an MD5
             self._etag_is_md5 = False  # an opaque ETag: stop computing MD5 for it
@@ -643,21 +644,21 @@ class WebDAVStorage(StorageBackend):
                     return how
                 if self._stat_by == "propfind":
                     how, _ = self._propfind_proof(path, size, sums, where)
-                    return f"size+{how}" if how else "size"
+                    return proofs.both(Proof.SIZE, how) if how else Proof.SIZE
             r = head if head is not None and head.status == 200 else \
                 self._request("HEAD", path, HEAD_HEADERS if mode == "auto" else None)
             if r.status != 200:
                 raise self._fail(r, "checking", where)
             self._check_size(r.headers.get("content-length"), size, where)
             if mode == "size":
-                return "size"
+                return Proof.SIZE
             how = self._proof(self._stated(r.headers), _etag(r.headers.get("etag")), sums,
                               where)
             if how is None and self._stat_by is None:
                 # learning: does a PROPFIND state checksums (ownCloud's oc:checksums)?
                 how, states = self._propfind_proof(path, size, sums, where)
                 self._stat_by = "propfind" if states else "head"
-            return f"size+{how}" if how else "size"
+            return proofs.both(Proof.SIZE, how) if how else Proof.SIZE
         except _Suspect:
             how = self._reread(path, size, sums, algorithm, where, cancel)
             if self._etag_is_md5 is None:
@@ -692,7 +693,7 @@ class WebDAVStorage(StorageBackend):
         if n != size or got != sums[algorithm]:
             raise VerificationError(f"Reading {where} back gave {n} bytes with {algorithm} "
                                     f"{got}; {size} bytes with {sums[algorithm]} were sent.")
-        return f"{algorithm}-reread"
+        return proofs.reread(algorithm)
 
     def _hash_local(self, src, extras: dict, buf: bytearray, ctx: TransferContext | None,
                     size: int):
@@ -846,9 +847,9 @@ class WebDAVStorage(StorageBackend):
             got, n = self._read_back(path, item.algorithm, ctx.cancel)
             if (got, n) != (checksum, size):
                 raise other_content(where, f"its {item.algorithm} differs")
-            how = f"{item.algorithm}-reread"
+            how = proofs.reread(item.algorithm)
         return UploadResult(size=size, checksum=checksum, location=where,
-                            verified_by=f"already present ({how})", etag=remote.etag,
+                            verified_by=proofs.already_present(how), etag=remote.etag,
                             skipped=True)
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:

@@ -18,6 +18,11 @@ class Result:
         import json
         return json.loads(self.out)
 
+    @property
+    def failed(self) -> list[dict]:
+        """The failed files' rows of the job document printed with --json."""
+        return [f for f in self.json["files"] if f["state"] == "failed"]
+
 
 @pytest.fixture
 def home(tmp_path):

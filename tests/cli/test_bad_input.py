@@ -59,8 +59,10 @@ def test_an_unreadable_file_fails_alone_and_resumes_once_readable(tmp_path):
     assert r.returncode == ExitCode.INCOMPLETE, r.stderr
     result = json.loads(r.stdout)
     assert result["files_ok"] == 2
-    assert result["failed_files"] == [{
-        "file": "run/secret.bin",
+    failed = [{"name": f["name"], "error": f["error"]} for f in result["files"]
+              if f["state"] == "failed"]
+    assert failed == [{
+        "name": "run/secret.bin",
         "error": f"Cannot read {data}/secret.bin: permission denied. Fix its permissions, then "
                  "resume the job."}]
     assert "secret.bin is not readable" in r.stderr  # warned before anything moved

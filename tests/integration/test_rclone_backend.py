@@ -303,7 +303,7 @@ def test_a_foreign_file_listed_before_the_job_is_not_overwritten(cli, webdav_ser
     r = cli("--config", remote.ini, "upload", "--json", "--proposal", "P", "--dataset", "D",
             files)
     assert r.code == ExitCode.INCOMPLETE
-    assert [f["file"] for f in r.json["failed_files"]] == ["run/a.h5"]
+    assert [f["name"] for f in r.failed] == ["run/a.h5"]
     assert remote.disk("P/D/run/a.h5").read_bytes() == b"n" * 5000
 
 

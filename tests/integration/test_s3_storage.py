@@ -75,8 +75,8 @@ def test_rerun_uploads_nothing_and_an_existing_foreign_object_is_not_overwritten
     r = cli("--config", cfg, "upload", "--json", "--proposal", "P", "--dataset", "D", s3_data,
             env=s3_config.env)
     assert r.code == ExitCode.INCOMPLETE
-    assert [f["file"] for f in r.json["failed_files"]] == ["run/a.h5"]
-    assert "not overwritten" in r.json["failed_files"][0]["error"]
+    assert [f["name"] for f in r.failed] == ["run/a.h5"]
+    assert "not overwritten" in r.failed[0]["error"]
     assert s3.get_object(Bucket=s3_config.bucket, Key="P/D/run/a.h5")["Body"].read() == b"not ours"
     # the owner removes it; resume uploads only that file
     s3.delete_object(Bucket=s3_config.bucket, Key="P/D/run/a.h5")

@@ -247,8 +247,8 @@ def test_a_foreign_file_is_never_overwritten(cli, rig, files):
     r = cli("--config", rig.ini, "upload", "--json", "--proposal", rig.proposal, "--dataset", "D",
             files, env=rig.env)
     assert r.code == ExitCode.INCOMPLETE
-    assert [f["file"] for f in r.json["failed_files"]] == ["run/a.h5"]
-    assert "not overwritten" in r.json["failed_files"][0]["error"]
+    assert [f["name"] for f in r.failed] == ["run/a.h5"]
+    assert "not overwritten" in r.failed[0]["error"]
     rig.wait_identical(f"{rig.proposal}/D/run/a.h5", foreign)
 
 

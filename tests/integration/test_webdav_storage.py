@@ -163,8 +163,8 @@ def test_a_foreign_file_is_never_overwritten(cli, dav, files):
     r = cli("--config", dav.ini, "upload", "--json", "--proposal", "P", "--dataset", "D", files,
             env=dav.env)
     assert r.code == ExitCode.INCOMPLETE
-    assert [f["file"] for f in r.json["failed_files"]] == ["run/a.h5"]
-    assert "not overwritten" in r.json["failed_files"][0]["error"]
+    assert [f["name"] for f in r.failed] == ["run/a.h5"]
+    assert "not overwritten" in r.failed[0]["error"]
     assert dav.disk("P/D/run/a.h5").read_bytes() == b"not ours"
     # the owner removes it; resume sends exactly that file
     assert dav.http("DELETE", f"{dav.base}/P/D/run/a.h5").status_code in (200, 204)

@@ -2,7 +2,9 @@
 
 from datauploader.core.clock import FakeClock
 from datauploader.core.progress import ProgressTracker
-from datauploader.events import BytesSent, FileDone, FileStarted, JobStarted
+from datauploader.errors import Reaction
+from datauploader.events import BytesSent, FileDone, FileFailed, FileStarted, JobDone, JobStarted
+from datauploader.states import FileStatus, JobState
 
 
 def _tracker():
@@ -54,3 +56,17 @@ def test_resumed_multipart_parts_do_not_inflate_speed():
     t.on_bytes(BytesSent(1, 1, 50))
     s = t.snapshot()
     assert s.bytes_done == 850 and s.speed == 50.0
+
+
+def test_rows_and_states_are_enums_that_read_as_their_values():
+    t, clock = _tracker()
+    s = t.snapshot()
+    assert s.started and s.state is JobState.RUNNING
+    t.on_file_started(FileStarted(1, 1, "a", 1000, 1))
+    t.on_file_failed(FileFailed(1, 2, "b", "b could not be read.", Reaction.FILE, 1))
+    rows = {r.relpath: r.status for r in t.snapshot().changed_rows}
+    assert rows == {"a": FileStatus.UPLOADING, "b": FileStatus.FAILED}
+    assert rows["a"] == "uploading" and str(rows["b"]) == "failed"
+    t.on_job_done(JobDone(1, JobState.INCOMPLETE, 0, 1, 0, 1.0, "1 of 2 files failed."))
+    s = t.snapshot()
+    assert s.state is JobState.INCOMPLETE and s.state == "incomplete"

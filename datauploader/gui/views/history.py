@@ -3,19 +3,17 @@ exported report (CSV or JSON) of every file with size, checksum and remote locat
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 from PyQt5.QtCore import Qt, pyqtSignal, pyqtSlot
 from PyQt5.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
                              QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from datauploader.core.models import JobState, TaskState
-from datauploader.core.reports import write_report
 from datauploader.errors import describe
 from datauploader.gui.models import HistoryTableModel
 from datauploader.gui.tasks import Calls
-from datauploader.units import human_bytes
+from datauploader.states import JobState, TaskState
+from datauploader.units import human_bytes, local_time
 
 
 class HistoryView(QWidget):
@@ -120,14 +118,14 @@ class HistoryView(QWidget):
     def _describe(self, job, state) -> str:
         journal = self.service.journal
         counts = journal.counts(job.id)
-        when = lambda ts: dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
         lines = [
             self.tr("Job {0}: {1}").format(job.id, state.value),
             self.tr("Dataset: {0} / {1} (catalogue id {2})").format(
                 job.proposal, job.dataset_name, job.dataset_id or "-"),
             self.tr("Catalogue: {0}").format(job.catalogue),
             self.tr("Storage: {0}, prefix {1}").format(job.storage, job.prefix),
-            self.tr("Started {0}, finished {1}").format(when(job.started), when(job.finished)),
+            self.tr("Started {0}, finished {1}").format(local_time(job.started, seconds=True),
+                                                      local_time(job.finished, seconds=True)),
             self.tr("Files: {0} ({1}): {2}").format(
                 job.files_total, human_bytes(job.bytes_total),
                 ", ".join(f"{n} {s}" for s, n in sorted(counts.files.items()))),
@@ -190,7 +188,7 @@ class HistoryView(QWidget):
 
     def export_report(self, job_id: int, path: str) -> None:
         try:
-            n = write_report(self.service.journal, job_id, path)
+            n = self.service.write_report(job_id, path)
         except Exception as e:  # noqa: BLE001 - shown in the status line
             self.status.setText(describe(e))
             self.status.setStyleSheet("color: #b00020")

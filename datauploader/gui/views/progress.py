@@ -9,7 +9,8 @@ from PyQt5.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel
 
 from datauploader.core.progress import JobSnapshot
 from datauploader.gui.models import STATUS_ROLE, FileTableModel
-from datauploader.units import human_bytes, human_duration
+from datauploader.states import FileStatus, JobState, WatchMethod, WatchState
+from datauploader.units import human_bytes, human_duration, human_rate
 
 LOG_LINES = 2000
 
@@ -56,7 +57,7 @@ class _StatusFilter(QSortFilterProxyModel):
 
     def set_statuses(self, statuses) -> None:
         self.statuses = tuple(statuses or ())
-        pattern = "^(" + "|".join(QRegularExpression.escape(s) for s in self.statuses) + ")$" \
+        pattern = "^(" + "|".join(QRegularExpression.escape(str(s)) for s in self.statuses) + ")$" \
             if self.statuses else ""
         self.setFilterRegularExpression(QRegularExpression(pattern))
 
@@ -102,9 +103,11 @@ class SyncPanel(QFrame):
 
         lines = []
         for r in s.roots:
-            color = "#1b5e20" if r.state == "watching" else "#b00020"
-            how = self.tr("file-system events") if r.method == "events" else self.tr("polling")
-            state = self.tr("watching") if r.state == "watching" else self.tr("NOT AVAILABLE")
+            watching = r.state is WatchState.WATCHING
+            color = "#1b5e20" if watching else "#b00020"
+            how = (self.tr("file-system events") if r.method is WatchMethod.EVENTS
+                   else self.tr("polling"))
+            state = self.tr("watching") if watching else self.tr("NOT AVAILABLE")
             detail = f" — {r.detail}" if r.detail else ""
             lines.append(f"<b>{r.path}</b>: <span style='color:{color}'>{state}</span> "
                          f"({how}){detail}")
@@ -174,9 +177,10 @@ class ProgressView(QWidget):
         self.show_only = QComboBox()
         self.show_only.setAccessibleName(self.tr("Show files"))
         for label, statuses in ((self.tr("All files"), ()),
-                                (self.tr("In progress"), ("uploading", "retrying")),
-                                (self.tr("Failed"), ("failed",)),
-                                (self.tr("Done"), ("verified", "registered", "skipped"))):
+                                (self.tr("In progress"),
+                                 (FileStatus.UPLOADING, FileStatus.RETRYING)),
+                                (self.tr("Failed"), (FileStatus.FAILED,)),
+                                (self.tr("Done"), tuple(s for s in FileStatus if s.done))):
             self.show_only.addItem(label, statuses)
         self.show_only.currentIndexChanged.connect(
             lambda: self.filtered.set_statuses(self.show_only.currentData()))
@@ -266,7 +270,7 @@ class ProgressView(QWidget):
                 self.tr("{0} / {1} files").format(s.files_done, s.files_total)
                 + (self.tr(", {0} failed").format(s.files_failed) if s.files_failed else ""))
         self.bytes_label.setText(f"{human_bytes(s.bytes_done)} / {human_bytes(s.bytes_total)}")
-        self.speed_label.setText(self.tr("paused") if s.paused else f"{human_bytes(s.speed)}/s")
+        self.speed_label.setText(self.tr("paused") if s.paused else human_rate(s.speed))
         self.eta_label.setText(self.tr("ETA {0}").format(human_duration(s.eta))
                                if s.eta is not None else self.tr("ETA --"))
         if s.sync is not None:
@@ -285,14 +289,14 @@ class ProgressView(QWidget):
     def finish(self, done) -> None:
         self._set_running(False)
         self.sync.finish.setEnabled(False)
-        if done.state == "completed":
+        if done.state is JobState.COMPLETED:
             self.bar.setValue(1000)
             self.eta_label.setText(self.tr("done in {0}").format(human_duration(done.elapsed)))
             self.append_log(self.tr("Job {0} completed: {1} files.").format(done.job_id,
                                                                            done.files_ok))
         else:
-            self.strip.show_error(done.error or done.state, retry=True)
-            self.append_log(self.tr("Job {0} {1}.").format(done.job_id, done.state))
+            self.strip.show_error(done.error or done.state.value, retry=True)
+            self.append_log(self.tr("Job {0} {1}.").format(done.job_id, done.state.value))
 
     def fail(self, message: str) -> None:
         self._set_running(False)

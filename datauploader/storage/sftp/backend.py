@@ -33,11 +33,13 @@ import stat as statmod
 import threading
 from collections.abc import Callable
 
+from datauploader import proofs
 from datauploader.checksums import HashingSink, new_hasher
 from datauploader.errors import (CancelledError, FileChangedError, RemoteExistsError,
                                  UnsafeKeyError, UserFacingError, VerificationError)
 from datauploader.names import RULES
 from datauploader.options import Option, SecretSlot, keyring_service
+from datauploader.proofs import Proof
 from datauploader.storage.base import (ChecksHostKey, RemoteObject, StorageBackend, TransferContext,
                                        TransferItem, UploadResult, other_content)
 from datauploader.storage.fastio import hashed_chunks
@@ -357,7 +359,7 @@ class SFTPStorage(StorageBackend, ChecksHostKey):
                 raise
         self._place(conn, temp, target, item, target_free)
         if offset:
-            verified += f"; resumed at {offset}"
+            verified = proofs.resumed_at(verified, offset)
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
                             verified_by=verified)
 
@@ -472,15 +474,15 @@ class SFTPStorage(StorageBackend, ChecksHostKey):
                 want = checksum if ralg == algorithm else extra_hex
                 if got != want:
                     mismatch(f"the server's {ralg} of {temp} is {got}, {want} was sent")
-                return f"size+server-{ralg}"
+                return proofs.both(Proof.SIZE, proofs.server_hash(ralg))
         if self.verify_mode == "reread" or resumed:
             got, n = self._read_back(conn, temp, algorithm, cancel, size)
             if n != size:
                 mismatch(f"the SFTP server holds {n} bytes in {temp}, {size} were sent")
             if got != checksum:
                 mismatch(f"reading {temp} back gave {algorithm} {got}, {checksum} was sent")
-            return f"{algorithm}-reread"
-        return "size"
+            return proofs.reread(algorithm)
+        return Proof.SIZE
 
     def _place(self, conn: Connection, temp: str, target: str, item: TransferItem,
                target_free: bool | None) -> None:
@@ -545,14 +547,14 @@ class SFTPStorage(StorageBackend, ChecksHostKey):
             if got is not None:
                 if got != (checksum if ralg == item.algorithm else extra.hexdigest()):
                     raise other_content(where, f"its {ralg} differs")
-                how = f"server-{ralg}"
+                how = proofs.server_hash(ralg)
         if how is None:
             got, n = self._read_back(conn, target, item.algorithm, ctx.cancel, size)
             if (got, n) != (checksum, size):
                 raise other_content(where, f"its {item.algorithm} differs")
-            how = f"{item.algorithm}-reread"
+            how = proofs.reread(item.algorithm)
         return UploadResult(size=size, checksum=checksum, location=where,
-                            verified_by=f"already present ({how})", skipped=True)
+                            verified_by=proofs.already_present(how), skipped=True)
 
     def read_checksum(self, key: str, algorithm: str,
                       cancel: threading.Event | None = None) -> tuple[str, int]:

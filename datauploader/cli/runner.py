@@ -1,0 +1,78 @@
+"""Running a job from the command line: the job on a thread of its own, so that the main
+thread stays free for Ctrl-C / SIGTERM (which cancel it) and for the terminal display."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import TextIO
+
+from datauploader.cli.progress import TerminalProgress
+from datauploader.core.controls import JobControls
+from datauploader.core.progress import ProgressTracker
+from datauploader.events import JobDone
+
+
+def is_terminal(stream) -> bool:
+    return getattr(stream, "isatty", lambda: False)()
+
+
+class JobRunner:
+    """``quiet``: no progress display and no notices (``--json``)."""
+
+    def __init__(self, service, stderr: TextIO, quiet: bool, interval: float = 0.2):
+        self.service = service
+        self.stderr = stderr
+        self.quiet = quiet
+        self.interval = interval  # between redraws of the progress line
+
+    def run(self, job_id: int, overrides: dict | None = None,
+            finish_after_idle: float | None = None) -> JobDone:
+        controls = JobControls()
+        tracker = display = None
+        if not self.quiet and is_terminal(self.stderr):
+            tracker, display = ProgressTracker(), TerminalProgress(self.stderr)
+        result: dict = {}
+
+        def target():
+            try:
+                result["done"] = self.service.run_job(job_id, [tracker] if tracker else [],
+                                                      controls, overrides,
+                                                      finish_after_idle=finish_after_idle)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+                result["error"] = e
+
+        def on_signal(signum, frame):
+            if controls.cancelled:  # a second Ctrl-C: the user really means it
+                raise KeyboardInterrupt
+            if not self.quiet:
+                text = ("Cancelling; finishing the current step (press Ctrl-C again to quit "
+                        "at once)…")
+                if display is not None:
+                    display.note(text)
+                else:
+                    self.stderr.write(f"\n{text}\n")
+            controls.cancel()
+
+        thread = threading.Thread(target=target, name=f"job-{job_id}")
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            thread.start()
+            while thread.is_alive():
+                thread.join(self.interval)
+                if display is not None and thread.is_alive():
+                    display.render(tracker.snapshot())
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if display is not None:
+            if "done" in result:
+                display.finish(tracker.snapshot())
+            else:
+                display.close()
+        if "error" in result:
+            raise result["error"]
+        return result["done"]
