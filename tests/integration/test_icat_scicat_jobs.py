@@ -53,7 +53,7 @@ def scicat_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def scicat_v3_server(tmp_path_factory):
     """An older SciCat: only /api/v3."""
-    server = SciCatServer(tmp_path_factory.mktemp("scicat-v3"), versions="v3").start()
+    server = SciCatServer(tmp_path_factory.mktemp("scicat-v3"), release="v3").start()
     yield server
     server.stop()
 
