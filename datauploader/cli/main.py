@@ -209,6 +209,9 @@ class _Runner:
     def run(self, job_id: int, overrides: dict | None = None,
             finish_after_idle: float | None = None):
         controls = JobControls()
+        warning = self.service.login_warning(job_id)
+        if warning:
+            self.stderr.write(f"warning: {warning}\n")
         subscribers = []
         if not self.quiet and getattr(self.stderr, "isatty", lambda: False)():
             subscribers.append(TerminalProgress(self.stderr))
@@ -538,12 +541,13 @@ def cmd_config(service, args, out, err) -> int:
                 warnings.append(f"profile {name}: {e.message}")
                 storage = None
             cat = service.catalogue(name)
-            if args.online and storage is not None:
-                storage.check()
+            online = service.check_online(name) if args.online and storage is not None else None
             if not args.json:
                 where = storage.describe() if storage else f"[{sec.title}] (no credentials here)"
                 out.write(f"profile {name}: storage {where}, {cat.describe()}"
                           + (" — reachable, credentials accepted" if args.online else "") + "\n")
+                for line in online.offers if online else ():
+                    out.write(f"  {cat.describe()}: {line}\n")
         for w in warnings:
             err.write(f"warning: {w}\n")
         if args.json:

@@ -53,7 +53,11 @@ def test_login_and_dataset_views_follow_the_catalogue_then_upload(qtbot, make_wi
     wait_for_fields(qtbot, w)
     kind = field(w, "authenticator" if rig.icat else "method", QComboBox)
     choices = [kind.itemText(i) for i in range(kind.count())]
-    assert choices == (["simple", "ldap"] if rig.icat else ["ldap", "local"])
+    # ICAT's friendly names are shown; the mnemonics are what the login sends
+    assert choices == (["Facility account", "Institute (LDAP)"] if rig.icat
+                       else ["ldap", "local"])
+    assert [kind.itemData(i) for i in range(kind.count())] == (
+        ["simple", "ldap"] if rig.icat else ["ldap", "local"])
     assert field(w, "password").echoMode() == QLineEdit.Password
     assert w.login.fields_form.rowCount() == 3  # exactly what the catalogue asks for
 

@@ -815,8 +815,9 @@ class SciCatServer(EmulatorProcess):
         return self.control("state")
 
     def catalogue_ini(self, name: str = "scicat", version: str = "v4", extra: str = "") -> str:
+        auth = "" if "auth =" in extra else "auth = ldap,local\n"
         return (f"[catalogue:{name}]\ntype = scicat\nurl = {self.url}\napi_version = {version}\n"
-                f"auth = ldap,local\ncreation_location = /TESTFAC/BL1\n{extra}")
+                f"{auth}creation_location = /TESTFAC/BL1\n{extra}")
 
 
 if __name__ == "__main__":
