@@ -25,7 +25,7 @@ from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRec
 from datauploader.checksums import normalize
 from datauploader.errors import AuthError, CatalogueError, InputError, UserFacingError
 from datauploader.net.icat import ICATSession, decode_checksum, encode_checksum, quote, unwrap
-from datauploader.net.webclient import HTTP_OPTIONS, tls_verify, where
+from datauploader.net.webclient import HTTP_OPTIONS, json_or_none, tls_verify, where
 from datauploader.options import Option
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,12 @@ class ICATCatalogue(Catalogue, SharesSession):
 
     def logout(self) -> None:
         self.session.logout()
+
+    def describe_server(self) -> list[str]:
+        version = (json_or_none(self.session._call("GET", "/version", "say its version"))
+                   or {}).get("version", "?")
+        offered = ", ".join(f"{a.friendly or a.mnemonic} ({a.mnemonic})" for a in self._offered())
+        return [f"ICAT {version}", f"authenticators offered: {offered}"]
 
     # -- the session the IDS storage shares ---------------------------------------------------
     def shared_session(self) -> ICATSession:

@@ -161,7 +161,8 @@ class Rig:
             official.ids_reads(self.server.url, sid, int(ds["id"]), expected,
                                [f for f in self.server.datafiles() if str(f["dataset"]) == ds["id"]])
         elif not self.icat and self.release.v4:
-            official.scitacean_reads(self.server.url, ds["id"], expected)
+            official.scitacean_reads(self.server.url, ds["id"], expected,
+                                     thumbnail=any(k.endswith(".png") for k in expected))
         elif not self.icat:
             official.pyscicat_reads(self.server.url, ds["id"], expected, name)
 
@@ -435,3 +436,20 @@ def test_login_command(rig, cli):
     assert r.code == 0, r.err
     who = "simple/jdoe" if rig.icat else "jdoe"
     assert r.out.startswith(f"Logged in to {'ICAT' if rig.icat else 'SciCat'} at ") and who in r.out
+
+
+@pytest.mark.parametrize("name", ["scicat-4.12", "scicat-4.27", "icat-s3"])
+def test_config_check_online_says_what_the_server_offers(name, cli, request, tmp_path):
+    rig = make_rig(name, request, tmp_path)
+    r = cli("--config", rig.config, "config", "check", "--online", env=rig.env)
+    assert r.code == 0, r.err
+    if rig.icat:
+        assert "ICAT 6.1.0" in r.out
+        assert "authenticators offered: Facility account (simple), Institute (LDAP) (ldap)" in r.out
+    elif name == "scicat-4.12":
+        assert ": datasets: v4 routes" in r.out
+        assert "origdatablocks: v3 routes (no v4 origdatablocks routes: a backend before 4.20)" \
+            in r.out and "attachments: v3 routes" in r.out
+    else:
+        assert r.out.count(" v4 routes") == 3
+    assert rig.datasets() == []  # asking created nothing

@@ -72,8 +72,7 @@ def _models():
     from scicat_sdk_py.models.create_attachment_v3_dto import CreateAttachmentV3Dto
     from scicat_sdk_py.models.create_attachment_v4_dto import CreateAttachmentV4Dto
     from scicat_sdk_py.models.create_dataset_dto import CreateDatasetDto
-    from scicat_sdk_py.models.create_dataset_orig_datablock_dto import \
-        CreateDatasetOrigDatablockDto
+    from scicat_sdk_py.models.create_dataset_orig_datablock_dto import CreateDatasetOrigDatablockDto
     from scicat_sdk_py.models.create_derived_dataset_obsolete_dto import \
         CreateDerivedDatasetObsoleteDto
     from scicat_sdk_py.models.create_orig_datablock_dto import CreateOrigDatablockDto
@@ -571,11 +570,17 @@ class SciCatEmulator(Emulator):
         if err:
             return err
         docs = [d for d in self.datasets.values() if self._can_read(user, d)]
+        version = req.params["v"].lower()
+        where = dict(flt.get("where") or {})
+        if version == "v3":  # convertObsoleteWhereFilterToCurrentSchema
+            for one, many in (("proposalId", "proposalIds"), ("sampleId", "sampleIds"),
+                              ("instrumentId", "instrumentIds")):
+                if one in where:
+                    where[many] = where.pop(one)
         try:
-            docs = [d for d in docs if matches(d, flt.get("where") or {})]
+            docs = [d for d in docs if matches(d, where)]
         except ValueError as e:
             return bad_request([str(e)])
-        version = req.params["v"].lower()
         return Response.json([self._out(version, d) for d in
                               self.limited(docs, flt.get("limits") or {})])
 
