@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
@@ -57,6 +58,17 @@ class PreparedJob:
     plan: Plan
     prefix: str
     storage: StorageBackend
+
+
+@dataclass
+class OnlineCheck:
+    """What ``config check --online`` reports for a profile: both servers reached, the
+    storage's credentials accepted, and what the catalogue's server offers."""
+
+    profile: str
+    storage: str
+    catalogue: str
+    offers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -175,6 +187,61 @@ class Service:
         yet (storages without server keys pass)."""
         if isinstance(storage, ChecksHostKey):
             storage.check_host_key()
+
+    def check_online(self, profile: str | None = None) -> OnlineCheck:
+        """Reach the profile's storage (proving its credentials) and ask its catalogue's server
+        what it offers (release routes, version, authenticators), without logging in."""
+        storage = self.storage(profile)
+        storage.check()
+        cat = self.catalogue(profile)
+        return OnlineCheck(profile or self.config.default_profile, storage.describe(),
+                           cat.describe(), cat.describe_server())
+
+    def login_warning(self, job_id: int, now: Callable[[], float] = time.time) -> str | None:
+        """A sentence for the user before a job runs whose catalogue login ends and cannot be
+        renewed (a SciCat token): the job stops then, resumable. None when the login is
+        renewed while it is used, or when the job's earlier pace says it ends well before."""
+        job = self.journal.job(job_id)
+        cat = self.catalogue(job.profile)
+        ends = cat.login_ends()
+        if ends is None:
+            return None
+        left = ends - now()
+        todo = max(0, job.bytes_total - self.journal.counts(job_id).bytes_done)
+        need = self._least_duration(job, todo, now())
+        pace = self._earlier_pace(job.profile)
+        if need is None and pace and todo / pace < left / 2:
+            return None  # this profile's earlier jobs moved that much in half the time left
+        when = time.strftime("%H:%M", time.localtime(ends))
+        head = (f"your login to {cat.describe()} (a token) ends at {when}, in "
+                f"{max(0, int(left // 60))} minutes, and cannot be renewed by DataUploader: ")
+        if need is not None and need > left:
+            return head + (f"job {job_id} needs at least {int(need // 60) + 1} minutes at the "
+                           "bandwidth limit, so it will stop then, resumable; get a new token "
+                           "and resume it.")
+        return head + (f"if job {job_id} is still running then, it stops, resumable; get a new "
+                       "token and resume it.")
+
+    def _least_duration(self, job, todo: int, now: float) -> float | None:
+        """Seconds the job needs at least: its bytes at the bandwidth limit (None: no limit)."""
+        from datauploader.core.throttle import Timetable
+
+        try:
+            limit = job.options.get("bandwidth_limit") or \
+                self.settings_values(job.profile)["bandwidth_limit"]
+            rate = Timetable.parse(str(limit)).rate_at(now)
+        except ValueError:
+            return None
+        return todo / rate if rate else None
+
+    def _earlier_pace(self, profile: str) -> float | None:
+        """Bytes per second of this profile's finished jobs, if any."""
+        moved = spent = 0.0
+        for j in self.journal.jobs(50):
+            if j.profile == profile and j.started and j.finished and j.finished > j.started:
+                moved += j.bytes_total
+                spent += j.finished - j.started
+        return moved / spent if moved and spent else None
 
     def reading_needs_login(self, profile: str | None = None) -> bool:
         """Whether reading the stored files back needs the catalogue's login (IDS)."""

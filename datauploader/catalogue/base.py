@@ -28,6 +28,14 @@ class CredentialField:
     required: bool = True
     choices: tuple[str, ...] = ()  # e.g. ICAT authenticator mnemonics
     default: str = ""
+    #: what to show for each choice (e.g. ICAT's friendly authenticator names); the value
+    #: given to ``login`` stays the choice itself
+    choice_labels: tuple[str, ...] = ()
+
+    def label_of(self, choice: str) -> str:
+        if choice in self.choices and len(self.choice_labels) == len(self.choices):
+            return self.choice_labels[self.choices.index(choice)] or choice
+        return choice
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,16 @@ class Catalogue(ABC):
 
     def logout(self) -> None:
         pass
+
+    def login_ends(self) -> float | None:
+        """When the login ends for good (seconds since the epoch): a token this tool cannot
+        renew. None when it does not end, or is renewed while it is used."""
+        return None
+
+    def describe_server(self) -> list[str]:
+        """What the server offers, one short line each, asked without logging in (for
+        ``config check --online``): its version, routes, authenticators …"""
+        return []
 
     @abstractmethod
     def investigations(self, search: str | None = None) -> list[Investigation]:

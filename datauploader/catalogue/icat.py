@@ -25,7 +25,7 @@ from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRec
 from datauploader.checksums import normalize
 from datauploader.errors import AuthError, CatalogueError, InputError, UserFacingError
 from datauploader.net.icat import ICATSession, decode_checksum, encode_checksum, quote, unwrap
-from datauploader.net.webclient import HTTP_OPTIONS, tls_verify, where
+from datauploader.net.webclient import HTTP_OPTIONS, json_or_none, tls_verify, where
 from datauploader.options import Option
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,11 @@ class ICATCatalogue(Catalogue, SharesSession):
         offered = self._offered()
         names = tuple(a.mnemonic for a in offered)
         default = self.default_authenticator if self.default_authenticator in names else names[0]
-        # not required: login() falls back to the default, so scripts need not name it
+        # not required: login() falls back to the default, so scripts need not name it; shown
+        # by ICAT's friendly names, given (and remembered) by mnemonic
         fields = [CredentialField("authenticator", "Authenticator", required=False, choices=names,
-                                  default=default)]
+                                  default=default,
+                                  choice_labels=tuple(a.friendly or a.mnemonic for a in offered))]
         keys: dict[str, bool] = {}
         for a in offered:
             for name, hidden in a.keys:
@@ -120,7 +122,9 @@ class ICATCatalogue(Catalogue, SharesSession):
 
     def login(self, credentials: dict[str, str]) -> str:
         offered = {a.mnemonic: a for a in self._offered()}
-        plugin = credentials.get("authenticator") or (
+        friendly = {a.friendly: a.mnemonic for a in offered.values() if a.friendly}
+        chosen = credentials.get("authenticator")
+        plugin = friendly.get(chosen, chosen) or (
             self.default_authenticator if self.default_authenticator in offered else next(iter(offered)))
         auth = offered.get(plugin)
         if auth is None:
@@ -137,6 +141,12 @@ class ICATCatalogue(Catalogue, SharesSession):
 
     def logout(self) -> None:
         self.session.logout()
+
+    def describe_server(self) -> list[str]:
+        version = (json_or_none(self.session._call("GET", "/version", "say its version"))
+                   or {}).get("version", "?")
+        offered = ", ".join(f"{a.friendly or a.mnemonic} ({a.mnemonic})" for a in self._offered())
+        return [f"ICAT {version}", f"authenticators offered: {offered}"]
 
     # -- the session the IDS storage shares ---------------------------------------------------
     def shared_session(self) -> ICATSession:
@@ -221,13 +231,21 @@ class ICATCatalogue(Catalogue, SharesSession):
         return Investigation(str(row["id"]), row["name"], row.get("title", ""))
 
     def investigations(self, search: str | None = None) -> list[Investigation]:
-        q = ("SELECT i FROM Investigation i JOIN i.investigationUsers iu JOIN iu.user u "
+        # DISTINCT: ICAT adds none, and the join repeats an investigation per role of the user
+        q = ("SELECT DISTINCT i FROM Investigation i JOIN i.investigationUsers iu JOIN iu.user u "
              f"WHERE u.name = {quote(self._user())}{self.session.facility_cond('i')}")
         if search:
             like = quote(f"%{search}%")
             q += f" AND (i.name LIKE {like} OR i.title LIKE {like})"
         rows = unwrap(self.session.search_all(q + " ORDER BY i.name", "list your investigations"),
                       "Investigation")
+        if not rows and not search:
+            # ICAT's read rules apply to every joined entity and empty the list without a word
+            raise CatalogueError(
+                f"{self.describe()} lists no investigation in which you ({self._user()}) take "
+                "part. If you do take part in some, the facility's ICAT rules must let you read "
+                "Investigation, InvestigationUser and User; ask the facility. You can still "
+                "type the investigation's name.")
         return [self._investigation(r) for r in rows]
 
     def find_investigation(self, proposal: str) -> Investigation | None:

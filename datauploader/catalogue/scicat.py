@@ -1,22 +1,29 @@
-"""SciCat (scicat-backend-next): proposals, raw datasets, origdatablocks, thumbnails; API v4 by
-default, v3 for older servers (``api_version``). SciCat stores no bytes: they go to the
-configured storage, and the dataset's ``sourceFolder`` is where they landed.
+"""SciCat (scicat-backend-next): proposals, raw datasets, origdatablocks, thumbnails. SciCat
+stores no bytes: they go to the configured storage, and the dataset's ``sourceFolder`` is where
+they landed.
 
+* **Releases.** With ``api_version = v4`` (the default) each resource uses its v4 route where the
+  server has one and its v3 route where it does not (backend 4.12–4.19 have v4 datasets but
+  not v4 origdatablocks; before 4.12 there is no v4 at all); ``api_version = v3`` never calls
+  v4. ``scicat_session`` finds out once per session.
 * **Login**: ``auth/login`` for local (functional) accounts, ``auth/ldap`` for LDAP/AD accounts
   with the legacy ``auth/msad`` as fallback, or a token. The token goes in the
-  ``Authorization: Bearer`` header only, never in a URL. Its expiry is read from the JWT (or
-  ``expires_in``); an expired token is refused here, and a 403 from the server is checked with
-  ``whoami`` (the backend treats an expired token as no token at all).
+  ``Authorization: Bearer`` header only, never in a URL. A password login is renewed before
+  the token expires; a token login ends with the token (``login_ends``), which a 403 with an
+  anonymous ``whoami`` also reveals (the backend treats an expired token as no token at all).
 * **Datafiles**: one origdatablock per batch (split at ``max_files_per_block``), with ``chkAlg``;
   the dataset's blocks are listed once so that a retried or resumed batch registers nothing
   twice.
+* **Complete**: a partial update zeroes the dataset's ``size``, ``packedSize`` and
+  ``numberOfFiles`` when it does not name them (backend issues #2746 and #1688, up to 4.27 at
+  least), so the update that marks it complete carries their true values (from the dataset's
+  origdatablocks) and is read back and checked.
 * **Thumbnail**: an attachment made from the image named by the ``thumbnail`` metadata key, or
   else from the first image among the files.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -28,6 +35,7 @@ from urllib.parse import quote
 from datauploader.catalogue import scicat_payloads as P
 from datauploader.catalogue.base import (Catalogue, CredentialField, DatafileRecord, DatafileSpec,
                                          DatasetRecord, DatasetSpec, Investigation)
+from datauploader.catalogue.scicat_session import V4_SINCE, SciCatSession, jwt_expiry
 from datauploader.errors import (AuthError, CatalogueError, ConfigError, PermissionDeniedError,
                                  TransientError, UserFacingError)
 from datauploader.net.webclient import HTTP_OPTIONS, WebClient, json_or_none, tls_verify, where
@@ -37,17 +45,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("ldap", "local", "token")
 PAGE = 1000
-
-
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT (seconds since the epoch), read without verifying it."""
-    try:
-        payload = token.split(".")[1]
-        payload += "=" * (-len(payload) % 4)
-        exp = json.loads(base64.urlsafe_b64decode(payload)).get("exp")
-        return float(exp) if exp is not None else None
-    except (IndexError, ValueError, TypeError, AttributeError):
-        return None
+__all__ = ["SciCatCatalogue", "jwt_expiry", "pid_path"]
 
 
 def pid_path(pid: str) -> str:
@@ -58,8 +56,8 @@ class SciCatCatalogue(Catalogue):
     kind = "scicat"
     OPTIONS = (
         Option("url", "address of the SciCat backend (its API is under /api)", required=True),
-        Option("api_version", "dataset API: v4 (current servers) or v3 (older ones)",
-               default="v4", choices=("v4", "v3")),
+        Option("api_version", "v4: the v4 routes where the server has them (v3 where not); "
+               "v3: only the v3 routes", default="v4", choices=("v4", "v3")),
         Option("auth", "how users log in: ldap, local (functional accounts), both as "
                "'ldap,local' (chosen at login), or token", default="ldap,local"),
         Option("owner_group", "ownerGroup of created datasets (default: the proposal's)",
@@ -72,8 +70,8 @@ class SciCatCatalogue(Catalogue):
                "the proposal's, else the user)", default=""),
         Option("creation_location", "where the data was taken, e.g. /Site/Facility/Beamline "
                "(default: /<this computer's name>)", default=""),
-        Option("source_folder_host", "host (URL) of the storage holding sourceFolder",
-               default=""),
+        Option("source_folder_host", "host name (with its domain) of the storage holding "
+               "sourceFolder, e.g. s3.example.org", default=""),
         Option("create_proposals", "let users create proposals from DataUploader (needs the "
                "server's PROPOSAL_GROUPS)", default=False, type=bool),
         Option("thumbnail", "attach a thumbnail: the image named by the 'thumbnail' metadata, "
@@ -104,22 +102,25 @@ class SciCatCatalogue(Catalogue):
         self.contact_email = contact_email
         self.pi = principal_investigator
         self.creation_location = creation_location or f"/{socket.gethostname()}"
-        self.source_folder_host = source_folder_host
+        try:
+            self.source_folder_host = P.folder_host(source_folder_host)
+        except ValueError as e:
+            raise ConfigError(str(e), key="source_folder_host") from None
         self.can_create_investigations = bool(create_proposals)
         self.thumbnail = thumbnail
         self.max_files_per_block = max(1, int(max_files_per_block))
         self.clock = clock
         self.web = WebClient(self.url, verify=tls_verify(verify_tls, ca_bundle),
                              timeout=(10.0, timeout), what="SciCat")
-        self._lock = threading.RLock()  # token and caches; never held across a call
+        self.session = SciCatSession(self.url, self.web, clock, v4=api_version == "v4")
+        self._lock = threading.RLock()  # caches; never held across a call
         self._reg_lock = threading.Lock()  # one registration at a time per catalogue
-        self._token: str | None = None
-        self._expires: float | None = None
         self.user: dict = {}
         self._groups: set[str] | None = None
         self._proposals: dict[str, dict] = {}
         self._datasets: dict[str, dict] = {}  # pid → dataset as the server returned it
         self._known: dict[str, dict[str, tuple]] = {}  # pid → path → (id, size, chk, alg)
+        self._totals: dict[str, tuple[int, int]] = {}  # pid → (size, files) of its blocks
         self._thumbnailed: set[str] = set()
 
     # -- identity and login -----------------------------------------------------------------
@@ -141,10 +142,11 @@ class SciCatCatalogue(Catalogue):
             token = credentials.get("token", "")
             if not token:
                 raise AuthError(f"Logging in to {self.describe()} needs your token.")
-            self._set_token(token, None)
-            me = self._whoami()
+            self.session.forget()
+            self.session.set_token(token)
+            me = self.session.whoami()
             if not me:
-                self._token = None
+                self.session.forget()
                 raise AuthError(f"{self.describe()} did not accept the token; it may have "
                                 "expired. Get a new one from the SciCat portal.")
             self.user = me
@@ -158,11 +160,7 @@ class SciCatCatalogue(Catalogue):
             if not body["username"] or not body["password"]:
                 raise AuthError(f"Logging in to {self.describe()} needs your user name and "
                                 "password.")
-            answer = self._password_login(method, body)
-            token = answer.get("access_token") or answer.get("id")
-            if not token:
-                raise CatalogueError(f"{self.describe()} answered the login without a token.")
-            self._set_token(token, answer.get("expires_in"))
+            answer = self.session.password_login(method, body)
             self.user = answer.get("user") or {}
         groups = self._identity_groups()
         with self._lock:
@@ -171,45 +169,14 @@ class SciCatCatalogue(Catalogue):
             self._proposals.clear()
         return self.user.get("username") or credentials.get("username", "token")
 
-    def _set_token(self, token: str, expires_in) -> None:
-        with self._lock:
-            self._token = token
-            exp = jwt_expiry(token)
-            if exp is None and expires_in:
-                exp = self.clock() + float(expires_in)
-            self._expires = exp
-            self.web.session.headers["Authorization"] = f"Bearer {token}"
-
-    def _password_login(self, method: str, body: dict) -> dict:
-        if method == "local":
-            paths = ["/api/v3/auth/login"]
-        else:  # the LDAP route, then its legacy names (scitacean falls back the same way)
-            paths = ["/api/v3/auth/ldap", "/api/v3/auth/msad", "/auth/msad"]
-        for path in paths:
-            resp = self.web.request("POST", path, json=body, secrets=(body["password"],))
-            if resp.status_code == 404:
-                continue
-            if resp.status_code in (401, 403):
-                raise AuthError(f"{self.describe()} did not accept the user name or password "
-                                f"({method} account). Check them and try again.")
-            if resp.status_code >= 500:
-                raise TransientError(f"{self.describe()} failed to log you in (HTTP "
-                                     f"{resp.status_code}); try again in a moment.")
-            if resp.status_code >= 300:
-                raise self._error(resp, "log you in")
-            return json_or_none(resp) or {}
-        raise UserFacingError(f"{self.describe()} has no {method} login (HTTP 404); check the "
-                              "'url' and 'auth' of the catalogue.")
-
-    def _whoami(self) -> dict:
-        resp = self.web.request("GET", "/api/v3/auth/whoami", secrets=(self._token,))
-        body = json_or_none(resp) if resp.status_code == 200 else None
-        return body if isinstance(body, dict) and body.get("username") else {}
+    def login_ends(self) -> float | None:
+        return self.session.login_ends()
 
     def _identity_groups(self) -> set[str] | None:
         """The user's groups when SciCat says (LDAP/OIDC identities); None when it does not."""
         try:
-            resp = self.web.request("GET", "/api/v3/users/my/identity", secrets=(self._token,))
+            resp = self.web.request("GET", "/api/v3/users/my/identity",
+                                    secrets=(self.session.token,))
         except TransientError:
             return None
         body = json_or_none(resp) if resp.status_code == 200 else None
@@ -217,9 +184,7 @@ class SciCatCatalogue(Catalogue):
         return set(groups) if groups else None
 
     def logout(self) -> None:
-        with self._lock:
-            token, self._token = self._token, None
-            self.web.session.headers.pop("Authorization", None)
+        token = self.session.forget()
         if token and self.methods != ["token"]:  # a pre-issued token is not ours to end
             try:
                 self.web.request("POST", "/api/v3/auth/logout", secrets=(token,),
@@ -227,60 +192,38 @@ class SciCatCatalogue(Catalogue):
             except Exception:  # noqa: BLE001 - logging out never blocks
                 log.info("SciCat logout failed", exc_info=True)
 
+    def describe_server(self) -> list[str]:
+        offers = self.session.offers()
+        lines = []
+        for resource, since in V4_SINCE.items():
+            if self.version == "v3":
+                lines.append(f"{resource}: v3 routes (api_version = v3)")
+            elif offers[resource]:
+                lines.append(f"{resource}: v4 routes")
+            else:
+                lines.append(f"{resource}: v3 routes (no v4 {resource} routes: a backend "
+                             f"before {since})")
+        return lines
+
     # -- calls ------------------------------------------------------------------------------
-    def _expired(self) -> AuthError:
-        return AuthError(f"Your login to {self.describe()} has expired; log in again, then "
-                         "resume the job.")
-
     def _call(self, method: str, path: str, action: str, **kw):
-        with self._lock:
-            if not self._token:
-                raise AuthError(f"You are not logged in to {self.describe()}; log in first.")
-            if self._expires is not None and self.clock() >= self._expires:
-                raise self._expired()
-        resp = self.web.request(method, path, secrets=(self._token,), **kw)
-        if resp.status_code >= 300:
-            raise self._error(resp, action)
-        return resp
-
-    def _error(self, resp, action: str) -> Exception:
-        body = json_or_none(resp)
-        msg = body.get("message") if isinstance(body, dict) else body
-        if isinstance(msg, list):
-            msg = "; ".join(str(m) for m in msg)
-        msg = str(msg or "").strip().rstrip(".")
-        status = resp.status_code
-        if status == 401:
-            exc: Exception = self._expired()
-        elif status == 403:
-            # an expired or revoked token is treated as no token: ask who we are
-            exc = PermissionDeniedError(f"{self.describe()} does not allow you to {action}"
-                                        + (f" ({msg})" if msg else "") + ".")
-            if self._token and not self._whoami():
-                exc = self._expired()
-        elif status >= 500:
-            exc = TransientError(f"{self.describe()} failed to {action} (HTTP {status}); it will "
-                                 "be retried.")
-        elif status == 404 and body is None:
-            exc = UserFacingError(f"There is no SciCat API at {self.url}/api (HTTP 404); check "
-                                  "the 'url' of the catalogue.")
-        else:
-            exc = CatalogueError(f"{self.describe()} refused to {action}"
-                                 + (f": {msg}" if msg else f" (HTTP {status})") + ".")
-        exc.status = status  # type: ignore[attr-defined]
-        return exc
+        return self.session.call(method, path, action, **kw)
 
     def _json(self, *a, **kw):
-        return json_or_none(self._call(*a, **kw))
+        return self.session.json(*a, **kw)
 
     # -- proposals --------------------------------------------------------------------------
     def _proposal_list(self, where_: dict) -> list[dict]:
+        """Every matching proposal, page by page, sorted by proposalId (unique): without a sort
+        the backend pages in MongoDB's natural order, which may repeat or skip documents."""
         out: list[dict] = []
+        seen: set[str] = set()
         while True:
             page = self._json("GET", "/api/v3/proposals", "list your proposals", params={
-                "filters": json.dumps({"where": where_, "limits": {"limit": PAGE,
-                                                                   "skip": len(out)}})}) or []
-            out.extend(page)
+                "filters": json.dumps({"where": where_, "limits": {
+                    "limit": PAGE, "skip": len(out), "order": "proposalId:asc"}})}) or []
+            out.extend(p for p in page if p["proposalId"] not in seen)
+            seen.update(p["proposalId"] for p in page)
             if len(page) < PAGE:
                 break
         with self._lock:
@@ -323,13 +266,16 @@ class SciCatCatalogue(Catalogue):
         return rows[0] if rows else {"proposalId": proposal_id}
 
     # -- datasets ---------------------------------------------------------------------------
-    def _v(self, path: str) -> str:
-        return f"/api/{self.version}{path}"
+    def _datasets_route(self, on_v4, on_v3):
+        return self.session.per_route("datasets", on_v4, on_v3)
 
     def find_dataset(self, investigation_id: str, name: str, dataset_key: str) -> DatasetRecord | None:
-        rows = self._json("GET", self._v("/datasets"), "look for the dataset", params={
-            "filter": json.dumps({"where": {f"scientificMetadata.{P.OURS}.key": dataset_key},
-                                  "limits": {"limit": 2, "skip": 0}})}) or []
+        params = {"filter": json.dumps({"where": {f"scientificMetadata.{P.OURS}.key": dataset_key},
+                                        "limits": {"limit": 2, "skip": 0}})}
+        rows = self._datasets_route(
+            lambda: self._json("GET", "/api/v4/datasets", "look for the dataset", params=params),
+            lambda: self._json("GET", "/api/v3/datasets", "look for the dataset",
+                               params=params)) or []
         return self.get_dataset(rows[0]["pid"]) if rows else None
 
     def create_dataset(self, investigation_id: str, spec: DatasetSpec) -> DatasetRecord:
@@ -349,40 +295,51 @@ class SciCatCatalogue(Catalogue):
         owner = self.user.get("displayName") or self.user.get("username") or "DataUploader"
         pi = self.pi or " ".join(x for x in (prop.get("pi_firstname"), prop.get("pi_lastname"))
                                  if x) or owner
-        body = P.dataset(self.version, spec, proposal=prop, owner=owner,
-                         owner_email=self.user.get("email", ""), contact_email=contact,
-                         owner_group=owner_group,
-                         access_groups=self.access_groups or prop.get("accessGroups", []),
-                         pi=pi, creation_location=self.creation_location,
-                         source_folder_host=self.source_folder_host)
-        created = self._json("POST", self._v("/datasets"), f"create dataset '{spec.name}'",
-                             json=body) or {}
+
+        def create(version: str):
+            body = P.dataset(version, spec, proposal=prop, owner=owner,
+                             owner_email=self.user.get("email", ""), contact_email=contact,
+                             owner_group=owner_group,
+                             access_groups=self.access_groups or prop.get("accessGroups", []),
+                             pi=pi, creation_location=self.creation_location,
+                             source_folder_host=self.source_folder_host)
+            return self._json("POST", f"/api/{version}/datasets",
+                              f"create dataset '{spec.name}'", json=body) or {}
+
+        created = self._datasets_route(lambda: create("v4"), lambda: create("v3"))
         pid = created.get("pid")
         if not pid:
             raise CatalogueError(f"{self.describe()} created the dataset but sent no pid back.")
         with self._lock:
             self._datasets[pid] = created
             self._known[pid] = {}
+            self._totals[pid] = (0, 0)
         picked = spec.metadata.get(P.THUMBNAIL_KEY)
         if picked and os.path.isabs(picked):
             self._attach_thumbnail(pid, picked)
         return self._record(created, [], [])
 
+    def _read_v4(self, pid: str) -> tuple[dict, list, list]:
+        ds = self._json("GET", f"/api/v4/datasets/{pid}", "read the dataset back",
+                        params=[("include", "origdatablocks"), ("include", "attachments")])
+        return ds, ds.pop("origdatablocks", []), ds.pop("attachments", [])
+
+    def _read_v3(self, pid: str) -> tuple[dict, list, list]:
+        ds = self._json("GET", f"/api/v3/datasets/{pid}", "read the dataset back")
+        blocks = self._json("GET", f"/api/v3/datasets/{pid}/origdatablocks",
+                            "read the dataset's files back") or []
+        attachments = self._json("GET", f"/api/v3/datasets/{pid}/attachments",
+                                 "read the dataset's attachments back") or []
+        return ds, blocks, attachments
+
     def get_dataset(self, dataset_id: str) -> DatasetRecord:
         pid = pid_path(dataset_id)
-        if self.version == "v4":
-            ds = self._json("GET", self._v(f"/datasets/{pid}"), "read the dataset back",
-                            params=[("include", "origdatablocks"), ("include", "attachments")])
-            blocks, attachments = ds.pop("origdatablocks", []), ds.pop("attachments", [])
-        else:
-            ds = self._json("GET", self._v(f"/datasets/{pid}"), "read the dataset back")
-            blocks = self._json("GET", self._v(f"/datasets/{pid}/origdatablocks"),
-                                "read the dataset's files back") or []
-            attachments = self._json("GET", self._v(f"/datasets/{pid}/attachments"),
-                                     "read the dataset's attachments back") or []
+        ds, blocks, attachments = self._datasets_route(lambda: self._read_v4(pid),
+                                                       lambda: self._read_v3(pid))
         with self._lock:
             self._datasets[dataset_id] = ds
             self._known[dataset_id] = self._index(blocks)
+            self._totals[dataset_id] = P.totals(blocks)
             if attachments:
                 self._thumbnailed.add(dataset_id)
         return self._record(ds, blocks, attachments)
@@ -397,7 +354,8 @@ class SciCatCatalogue(Catalogue):
                                     b.get("chkAlg"))
         return known
 
-    def _record(self, ds: dict, blocks: list[dict], attachments: list[dict]) -> DatasetRecord:
+    @staticmethod
+    def _record(ds: dict, blocks: list[dict], attachments: list[dict]) -> DatasetRecord:
         metadata = dict(ds.get("scientificMetadata") or {})
         ours = metadata.pop(P.OURS, {}) or {}
         folder = ds.get("sourceFolder", "")
@@ -408,11 +366,9 @@ class SciCatCatalogue(Catalogue):
                 files.append(DatafileRecord(f"{bid}:{f['path']}", f["path"], int(f.get("size", 0)),
                                             f.get("chk"), b.get("chkAlg"),
                                             f"{folder}/{f['path']}"))
-        if self.version == "v4":
-            proposal = (ds.get("proposalIds") or [""])[0]
-            sample = (ds.get("sampleIds") or [""])[0]
-        else:
-            proposal, sample = ds.get("proposalId", ""), ds.get("sampleId", "")
+        # a dataset answered in either shape (v4: lists, v3: single values)
+        proposal = (ds.get("proposalIds") or [ds.get("proposalId") or ""])[0]
+        sample = (ds.get("sampleIds") or [ds.get("sampleId") or ""])[0]
         return DatasetRecord(
             id=ds["pid"], investigation_id=proposal or "", name=ds.get("datasetName", ""),
             complete=bool(ours.get("complete")), dataset_key=ours.get("key"),
@@ -469,16 +425,23 @@ class SciCatCatalogue(Catalogue):
             by_alg.setdefault(files[i].algorithm, []).append((i, path))
         for alg, items in by_alg.items():
             entries = [P.datafile_entry(files[i], path) for i, path in items]
-            body = P.origdatablock(self.version, pid, entries, alg)
-            path = (self._v("/origdatablocks") if self.version == "v4"
-                    else self._v(f"/datasets/{pid_path(pid)}/origdatablocks"))
+            action = f"register {len(items)} files"
+
+            def post(version: str):
+                body = P.origdatablock(version, pid, entries, alg)
+                path = ("/api/v4/origdatablocks" if version == "v4"
+                        else f"/api/v3/datasets/{pid_path(pid)}/origdatablocks")
+                return self._json("POST", path, action, json=body) or {}
             try:
-                block = self._json("POST", path, f"register {len(items)} files", json=body) or {}
+                block = self.session.per_route("origdatablocks", lambda: post("v4"),
+                                               lambda: post("v3"))
             except BaseException:
                 # it may have been stored with its answer lost: read the blocks again next time
                 self._known.pop(pid, None)
                 raise
             bid = block.get("_id") or block.get("id")
+            size, count = self._totals.get(pid, (0, 0))
+            self._totals[pid] = (size + sum(e["size"] for e in entries), count + len(entries))
             for i, p in items:
                 self._known[pid][p] = (f"{bid}:{p}", files[i].size, files[i].checksum, alg)
                 ids[i] = f"{bid}:{p}"
@@ -500,13 +463,16 @@ class SciCatCatalogue(Catalogue):
             log.info("%s is not a small image; no thumbnail made from it", path)
             return False
         ds = self._datasets.get(pid, {})
-        body = P.attachment(self.version, pid, uri, os.path.basename(path),
-                            ds.get("ownerGroup", self.owner_group),
-                            ds.get("accessGroups", self.access_groups))
-        target = (self._v("/attachments") if self.version == "v4"
-                  else self._v(f"/datasets/{pid_path(pid)}/attachments"))
+
+        def post(version: str):
+            body = P.attachment(version, pid, uri, os.path.basename(path),
+                                ds.get("ownerGroup", self.owner_group),
+                                ds.get("accessGroups", self.access_groups))
+            target = ("/api/v4/attachments" if version == "v4"
+                      else f"/api/v3/datasets/{pid_path(pid)}/attachments")
+            return self._call("POST", target, "attach the thumbnail", json=body)
         try:
-            self._call("POST", target, "attach the thumbnail", json=body)
+            self.session.per_route("attachments", lambda: post("v4"), lambda: post("v3"))
         except (CatalogueError, PermissionDeniedError) as e:
             log.warning("no thumbnail for %s: %s", pid, e)  # the files matter more
             self._thumbnailed.add(pid)
@@ -516,19 +482,39 @@ class SciCatCatalogue(Catalogue):
 
     # -- complete ---------------------------------------------------------------------------
     def finalize_dataset(self, dataset_id: str) -> None:
-        ds = self._dataset(dataset_id)
+        """Mark it complete in the same update that restates its size and file count (a
+        partial update zeroes them on the releases facilities run), then read it back."""
+        self.get_dataset(dataset_id)  # the blocks as the server has them: the true totals
+        with self._lock:
+            ds = self._datasets[dataset_id]
+            size, count = self._totals[dataset_id]
         metadata = dict(ds.get("scientificMetadata") or {})
         ours = dict(metadata.get(P.OURS) or {})
-        if ours.get("complete"):
+        if ours.get("complete") and P.totals_recorded(ds) == (size, count):
             return
         ours["complete"] = True
         metadata[P.OURS] = ours
-        updated = self._json("PATCH", self._v(f"/datasets/{pid_path(dataset_id)}"),
-                             "mark the dataset complete", json={"scientificMetadata": metadata})
+        body = {"scientificMetadata": metadata, **P.size_fields(ds, size, count)}
+        pid = pid_path(dataset_id)
+        updated = self._datasets_route(
+            lambda: self._json("PATCH", f"/api/v4/datasets/{pid}", "mark the dataset complete",
+                               json=body),
+            lambda: self._json("PATCH", f"/api/v3/datasets/{pid}", "mark the dataset complete",
+                               json=body))
+        if not isinstance(updated, dict) or P.totals_recorded(updated) != (size, count):
+            updated = self._datasets_route(lambda: self._read_v4(pid)[0],
+                                           lambda: self._read_v3(pid)[0])
+        recorded = P.totals_recorded(updated)
+        if recorded != (size, count) or not \
+                ((updated.get("scientificMetadata") or {}).get(P.OURS) or {}).get("complete"):
+            raise CatalogueError(
+                f"{self.describe()} recorded the dataset with {recorded[0]} bytes in "
+                f"{recorded[1]} files after marking it complete, but its origdatablocks hold "
+                f"{size} bytes in {count} files; resume the job to correct it, or ask the "
+                "facility about the backend's dataset updates.")
         with self._lock:
-            self._datasets[dataset_id] = updated or {**ds, "scientificMetadata": metadata}
+            self._datasets[dataset_id] = updated
 
     def close(self) -> None:
         self.logout()
         self.web.close()
-

@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import re
+from urllib.parse import urlsplit
 
 from datauploader.catalogue.base import DatafileSpec, DatasetSpec
 from datauploader.errors import InputError
@@ -26,6 +28,43 @@ OURS = "datauploader"  # key of our bookkeeping in scientificMetadata
 IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 THUMBNAIL_MAX = 1 << 20  # bytes of image; an attachment lives in one database document
 THUMBNAIL_KEY = "thumbnail"  # metadata key naming an image the user picked
+#: a host name with a domain: what sourceFolderHost must be (IsFQDN up to backend 4.25)
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+FQDN = re.compile(rf"^(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
+
+
+def folder_host(value: str) -> str:
+    """sourceFolderHost as every backend release takes it: the bare host name. Releases up to
+    4.25 validate it with IsFQDN (no scheme, no port, no path; a domain with a top-level
+    part), later ones with IsUrl, which takes a bare host name too. Raises ValueError."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    host = urlsplit(value if "://" in value else f"//{value}").hostname or ""
+    if not FQDN.match(host):
+        raise ValueError(f"'{value}' is not a host name with a domain (such as "
+                         "s3.example.org); SciCat refuses it as sourceFolderHost.")
+    return host
+
+
+def totals(blocks: list[dict]) -> tuple[int, int]:
+    """(size, numberOfFiles) as the backend defines them: over the dataset's origdatablocks."""
+    return (sum(int(b.get("size") or 0) for b in blocks),
+            sum(len(b.get("dataFileList") or ()) for b in blocks))
+
+
+def totals_recorded(ds: dict) -> tuple[int, int]:
+    return int(ds.get("size") or 0), int(ds.get("numberOfFiles") or 0)
+
+
+def size_fields(ds: dict, size: int, count: int) -> dict:
+    """The fields a partial update must name so that the backend does not set them to 0: the
+    true size and file count, and the archive figures as the dataset has them."""
+    out = {"size": size, "numberOfFiles": count}
+    for name in ("packedSize", "numberOfFilesArchived"):
+        if isinstance(ds.get(name), int):
+            out[name] = ds[name]
+    return out
 
 
 def iso(ts: float | None = None) -> str:

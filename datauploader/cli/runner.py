@@ -28,6 +28,9 @@ class JobRunner:
 
     def run(self, job_id: int, overrides: dict | None = None,
             finish_after_idle: float | None = None) -> JobDone:
+        warning = self.service.login_warning(job_id)
+        if warning:
+            self.stderr.write(f"warning: {warning}\n")
         controls = JobControls()
         tracker = display = None
         if not self.quiet and is_terminal(self.stderr):

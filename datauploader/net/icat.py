@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from datauploader.checksums import normalize
-from datauploader.errors import (AuthError, CatalogueError, PermissionDeniedError, TransientError,
-                                 UserFacingError)
+from datauploader.errors import (AuthError, CatalogueError, ConfigError, PermissionDeniedError,
+                                 TransientError, UserFacingError)
 from datauploader.net.webclient import WebClient, json_or_none, redact, where
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ class ICATSession:
 
     # -- errors -----------------------------------------------------------------------------
     def error(self, resp, action: str) -> Exception:
-        """The exception for a non-2xx answer of ICAT to ``action`` (a verb phrase)."""
+        """The exception for a non-2xx answer of ICAT to ``action`` (a verb phrase). ICAT answers
+        a URL it does not know with 501 NOT_IMPLEMENTED: a wrong 'url' or an older server, a
+        configuration error that no retry mends."""
         body = json_or_none(resp)
         code = body.get("code") if isinstance(body, dict) else None
         message = redact(str(body.get("message", "")) if isinstance(body, dict) else "",
@@ -109,8 +111,14 @@ class ICATSession:
             exc = PermissionDeniedError(
                 f"ICAT at {self.where} does not allow you to {action} ({message}). Ask the "
                 "facility for the rights, or check the investigation.")
+        elif code == "NOT_IMPLEMENTED":
+            path = resp.request.path_url.split("?")[0] if resp.request is not None else "it"
+            exc = ConfigError(
+                f"ICAT at {self.where} does not implement {path} (NOT_IMPLEMENTED) while trying "
+                f"to {action}: check the 'url' of the catalogue (the server's address, without "
+                "/icat); the server may also be an ICAT older than DataUploader needs.")
         elif code in ("BAD_PARAMETER", "VALIDATION", "OBJECT_ALREADY_EXISTS",
-                      "NO_SUCH_OBJECT_FOUND", "NOT_IMPLEMENTED"):
+                      "NO_SUCH_OBJECT_FOUND"):
             exc = CatalogueError(f"ICAT at {self.where} refused to {action}: {message}.")
         elif status >= 500:
             exc = TransientError(f"ICAT at {self.where} failed to {action} (HTTP {status}"

@@ -11,7 +11,11 @@ the ICAT dataset the engine created, and IDS registers the Datafile itself.
 * **Archived datasets.** ``DataNotOnlineException`` (503): ask IDS to restore the dataset, poll
   its status with backoff until ONLINE (bounded by ``restore_timeout``), then put again.
 * **Read-only IDS** (``isReadOnly``, or 501 on put) is reported in plain words before any
-  transfer starts.
+  transfer starts; a URL IDS does not know (501 ``NOT_IMPLEMENTED``) is a configuration error.
+* **A partial copy of ours.** A datafile of the same name that IDS holds with fewer bytes
+  whose CRC32 is that of the start of our file is what an interrupted put of this very file
+  left (an IDS that kept a truncated body): it is deleted and the file put again, so that
+  the resume ends in a correct datafile. Anything else is never replaced.
 """
 
 from __future__ import annotations
@@ -283,6 +287,12 @@ class IDSStorage(StorageBackend, WritesIntoDataset):
             return _NotOnline(message)
         if code == "NotImplementedException":
             return self._read_only()
+        if code == "NOT_IMPLEMENTED":  # IDS's answer to a URL it does not know: no retry mends it
+            path = resp.request.path_url.split("?")[0] if resp.request is not None else "it"
+            return ConfigError(
+                f"IDS at {where(self.base)} does not implement {path} (NOT_IMPLEMENTED) while "
+                f"trying to {what}: check the 'url' of the IDS storage (the server's address, "
+                "without /ids); the server may also be an IDS older than DataUploader needs.")
         if code == "InsufficientPrivilegesException":
             self.session.check_session()  # an expired session shows up here too: ask ICAT
             return PermissionDeniedError(f"IDS at {where(self.base)} does not allow you to {what} "
@@ -308,20 +318,31 @@ class IDSStorage(StorageBackend, WritesIntoDataset):
     # -- existing files, verify -------------------------------------------------------------
     def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
         """A datafile of that name exists: prove it holds the same bytes (CRC32 and size, which
-        is what IDS records) or refuse."""
-        crc = 0
+        is what IDS records), replace it if it is a partial copy of this file, or refuse."""
+        crc, head_crc, done = 0, None, 0
         buf = bytearray(CHUNK)
         with ctx.open_source(item) as src:
             while True:
                 n = src.readinto(buf)
                 if not n:
                     break
-                crc = zlib.crc32(memoryview(buf)[:n], crc)
+                view = memoryview(buf)[:n]
+                if head_crc is None and done + n >= remote.size:
+                    cut = remote.size - done  # the CRC32 of our first remote.size bytes
+                    head_crc = zlib.crc32(view[:cut], crc)
+                crc = zlib.crc32(view, crc)
+                done += n
                 if ctx.cancel.is_set():
                     raise CancelledError()
             checksum = src.finish()
             size = src.read_bytes
+        if remote.size == 0:
+            head_crc = 0
         where_ = f"{self.describe()}: {item.key}"
+        if (remote.size < size and remote.algorithm == "crc32" and remote.checksum
+                and head_crc is not None
+                and normalize(remote.checksum, "crc32") == f"{head_crc & 0xFFFFFFFF:08x}"):
+            return self._replace_partial(item, remote, ctx)
         same = None
         if remote.size != size:
             same = False
@@ -337,6 +358,16 @@ class IDSStorage(StorageBackend, WritesIntoDataset):
                             location=remote.metadata.get("location", ""),
                             verified_by=proofs.already_present(
                                 proofs.both(Proof.IDS_CRC32, Proof.SIZE)), skipped=True)
+
+    def _replace_partial(self, item: TransferItem, remote: RemoteObject,
+                         ctx: TransferContext) -> UploadResult:
+        log.info("IDS holds %s bytes of %s (a partial copy of ours); replacing it", remote.size,
+                 item.key)
+        datafile = remote.metadata.get("id")
+        sid = self.session.require_session()
+        self._call("DELETE", "/delete", f"delete the partial copy of {item.key}", sid=sid,
+                   params={"sessionId": sid, "datafileIds": str(datafile)})
+        return self.upload(item, ctx)
 
     def read_checksum(self, key: str, algorithm: str,
                       cancel: threading.Event | None = None) -> tuple[str, int]:

@@ -9,9 +9,11 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QComboBox, QLineEdit
 
 from tests.gui.helpers import define
-from tests.integration.test_icat_scicat_jobs import (RIGS, assert_one_complete_dataset_with_each_file_once,  # noqa: E501
-                                                     icat_server, make_rig, scicat_server,  # noqa: F401
-                                                     scicat_v3_server)  # noqa: F401
+from tests.integration.test_icat_scicat_jobs import (assert_one_complete_dataset_with_each_file_once,  # noqa: E501
+                                                     icat_server, make_rig, scicat_releases,  # noqa: F401
+                                                     scicat_server, scicat_v3_server)  # noqa: F401
+
+RIGS = ["icat-ids", "icat-s3", "scicat-4.27", "scicat-v3"]  # the release matrix: the CLI tests
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +55,11 @@ def test_login_and_dataset_views_follow_the_catalogue_then_upload(qtbot, make_wi
     wait_for_fields(qtbot, w)
     kind = field(w, "authenticator" if rig.icat else "method", QComboBox)
     choices = [kind.itemText(i) for i in range(kind.count())]
-    assert choices == (["simple", "ldap"] if rig.icat else ["ldap", "local"])
+    # ICAT's friendly names are shown; the mnemonics are what the login sends
+    assert choices == (["Facility account", "Institute (LDAP)"] if rig.icat
+                       else ["ldap", "local"])
+    assert [kind.itemData(i) for i in range(kind.count())] == (
+        ["simple", "ldap"] if rig.icat else ["ldap", "local"])
     assert field(w, "password").echoMode() == QLineEdit.Password
     assert w.login.fields_form.rowCount() == 3  # exactly what the catalogue asks for
 
@@ -78,7 +84,7 @@ def test_login_and_dataset_views_follow_the_catalogue_then_upload(qtbot, make_wi
     assert_one_complete_dataset_with_each_file_once(rig, files)
 
 
-@pytest.mark.parametrize("name", ["icat-ids", "scicat-v4"])
+@pytest.mark.parametrize("name", ["icat-ids", "scicat-4.27"])
 def test_expired_session_brings_back_the_login_and_retry_finishes(qtbot, make_window, files,
                                                                   request, tmp_path, name):
     rig = make_rig(name, request, tmp_path, "register_batch = 3\nworkers = 1\n"
@@ -89,9 +95,15 @@ def test_expired_session_brings_back_the_login_and_retry_finishes(qtbot, make_wi
     define(qtbot, w, "MX-1", "D1", [files], exclude="*.tmp")
     qtbot.mouseClick(w.dataset.start, Qt.LeftButton)
     qtbot.waitUntil(lambda: rig.registered_count() >= 3, timeout=30000)
+    jdoe = {"email": "jdoe@example.org", "displayName": "John Doe", "groups": ["p1001", "p1002"],
+            "methods": ["ldap"]}
     with qtbot.waitSignal(w.controller.job_finished, timeout=60000) as done:
+        if not rig.icat:  # a SciCat password login is renewed: end it for good
+            rig.server.control("seed", users={"jdoe": {**jdoe, "password": "changed"}})
         rig.expire_sessions()
     assert done.args[0].exit_code == 3 and done.args[0].files_ok < 13
+    if not rig.icat:
+        rig.server.control("seed", users={"jdoe": {**jdoe, "password": "secret"}})
     assert w.stack.currentWidget() is w.login
     assert "Log in again, then press Retry" in w.login.error.text()
 

@@ -16,8 +16,9 @@ import requests
 
 from datauploader.catalogue.base import DatafileSpec, DatasetSpec
 from datauploader.catalogue.icat import ICATCatalogue
-from datauploader.errors import (AuthError, CatalogueError, InputError, PermissionDeniedError,
-                                 TransientError, UnreachableError, VerificationError)
+from datauploader.errors import (AuthError, CatalogueError, ConfigError, InputError,
+                                 PermissionDeniedError, RemoteExistsError, TransientError,
+                                 UnreachableError, VerificationError, classify)
 from datauploader.storage.base import TransferContext, TransferItem
 from datauploader.storage.ids import IDSReadOnlyError, IDSStorage
 from tests.integration.test_icat_scicat_jobs import icat_server  # noqa: F401 - fixture
@@ -356,3 +357,141 @@ def test_investigations_are_created_only_where_allowed(icat):
     assert not closed.can_create_investigations
     with pytest.raises(PermissionDeniedError, match="does not let this tool create one"):
         closed.create_investigation("MX-NEW2")
+
+
+# ------------------------------------------------------------------------- real ICAT's ways
+def test_a_join_repeats_rows_as_in_icat_and_our_list_is_distinct(icat, cat):
+    sid = cat.session_id()
+    q = ("SELECT i FROM Investigation i JOIN i.investigationUsers iu JOIN iu.user u "
+         "WHERE u.name = 'simple/jdoe' ORDER BY i.name")
+    names = [r["Investigation"]["name"] for r in search(icat, sid, q).json()]
+    assert names == ["MX-1", "MX-1", "MX-2"]  # jdoe has two roles in MX-1
+    distinct = search(icat, sid, q.replace("SELECT i", "SELECT DISTINCT i")).json()
+    assert [r["Investigation"]["name"] for r in distinct] == ["MX-1", "MX-2"]
+    assert [i.proposal for i in cat.investigations()] == ["MX-1", "MX-2"]
+
+
+def test_read_rules_that_empty_the_list_are_explained(icat, cat):
+    icat.control("rules", unreadable=["InvestigationUser"])  # a facility's missing rule
+    sid = cat.session_id()
+    assert search(icat, sid, "SELECT i FROM Investigation i JOIN i.investigationUsers iu "
+                             "JOIN iu.user u WHERE u.name = 'simple/jdoe'").json() == []
+    with pytest.raises(CatalogueError, match="rules must let you read Investigation, "
+                                             "InvestigationUser and User"):
+        cat.investigations()
+    assert cat.find_investigation("MX-1") is not None  # typing the name still works
+
+
+def test_authenticators_are_shown_by_their_friendly_names(icat):
+    cat = ICATCatalogue(icat.url)
+    (kind, *_) = cat.credential_fields()
+    assert kind.choices == ("simple", "ldap")
+    assert [kind.label_of(c) for c in kind.choices] == ["Facility account", "Institute (LDAP)"]
+    # the friendly name chosen in a form logs in with its mnemonic
+    assert cat.login({"authenticator": "Institute (LDAP)", "username": "asmith",
+                      "password": "ldap-pw"}) == "ldap/asmith"
+    cat.close()
+
+
+def test_an_unknown_url_is_a_configuration_error_not_a_retry(icat, cat, ids):
+    storage, _ = ids
+    r = requests.get(icat.url + "/icat/nonsense")
+    assert (r.status_code, r.json()["code"]) == (501, "NOT_IMPLEMENTED")
+    wrong = ICATCatalogue(icat.url + "/icat")  # a url that already ends in /icat
+    with pytest.raises(ConfigError, match="does not implement /icat/icat/properties") as e:
+        wrong.credential_fields()
+    assert classify(e.value) == "fatal" and "check the 'url'" in str(e.value)
+    bad_ids = IDSStorage(cat.session, url=icat.url + "/ids")
+    with pytest.raises(ConfigError, match="IDS .* does not implement /ids/ids/ping"):
+        bad_ids.check()
+    assert len(icat.calls("/ids/ids/ping")) == 1  # asked once, not retried
+    bad_ids.close()
+
+
+def test_python_icat_ids_client_uses_the_rest_of_the_api(icat, cat, ids, tmp_path):
+    from icat.ids import DataSelection, IDSClient
+
+    storage, ds = ids
+    content = os.urandom(50_000)
+    src = tmp_path / "d.bin"
+    src.write_bytes(content)
+    storage.upload(item_for(src, "MX-1/D/d.bin"), Ctx())
+    (df,) = icat.datafiles()
+    client = IDSClient(icat.url + "/ids/", sessionId=cat.session_id())
+    sel = DataSelection({"datasetIds": [int(ds.id)]})
+    assert client.getSize(sel) == len(content)
+    assert client.getDatafileIds(sel) == [df["id"]]
+    assert client.getIcatUrl() == icat.url
+    one = DataSelection({"datafileIds": [df["id"]]})
+    assert client.getData(one, offset=1000).read() == content[1000:]  # Range: bytes=1000-
+    prepared = client.prepareData(one)
+    assert client.isPrepared(prepared) and client.getSize(prepared) == len(content)
+    assert client.getData(prepared).read() == content
+    assert client.getStatus(prepared) == "ONLINE"
+    client.write(sel)
+    client.reset(sel)
+    client.archive(sel)
+    assert client.getStatus(sel) == "ARCHIVED"
+    client.restore(sel)
+    root = IDSClient(icat.url + "/ids/", sessionId=login(icat, "root", "rootpw", "db"))
+    assert root.getServiceStatus()["opsQueue"]
+    from icat.exception import IDSInsufficientPrivilegesError
+    with pytest.raises(IDSInsufficientPrivilegesError):
+        client.getServiceStatus()  # only IDS's root users may ask
+
+
+def _raw_put(icat, sid, ds_id, name, header: bytes, body: bytes) -> None:
+    """A PUT whose connection closes after ``body`` (less than it declared)."""
+    import socket
+    from urllib.parse import urlencode, urlsplit
+
+    fmt = one_id(icat, sid, "SELECT f FROM DatafileFormat f WHERE f.name = 'other'")
+    query = urlencode({"sessionId": sid, "name": name, "datasetId": ds_id,
+                       "datafileFormatId": fmt})
+    u = urlsplit(icat.url)
+    with socket.create_connection((u.hostname, u.port)) as s:
+        s.sendall(f"PUT /ids/put?{query} HTTP/1.1\r\nHost: {u.netloc}\r\n".encode() + header
+                  + b"Content-Type: application/octet-stream\r\n\r\n" + body)
+        s.shutdown(socket.SHUT_WR)  # the client is gone: no more bytes
+        s.recv(1000)
+
+
+def test_a_truncated_put_is_rejected_and_stores_nothing(icat, cat, ids):
+    _, ds = ids
+    sid = cat.session_id()
+    _raw_put(icat, sid, ds.id, "cut.bin", b"Content-Length: 1000\r\n", b"x" * 400)
+    _raw_put(icat, sid, ds.id, "cut2.bin", b"Transfer-Encoding: chunked\r\n",
+             b"190\r\n" + b"y" * 400 + b"\r\n")  # no last chunk
+    assert icat.datafiles() == []
+    assert [bool(c.get("truncated")) for c in icat.calls("/ids/put")] == [True, True]
+
+
+def test_a_partial_copy_of_ours_in_ids_ends_in_a_correct_datafile(icat, cat, ids, tmp_path):
+    from icat.ids import IDSClient
+
+    storage, ds = ids
+    content = os.urandom(300_000)
+    src = tmp_path / "big.bin"
+    src.write_bytes(content)
+    # what an interrupted put left in an IDS that kept the bytes it got: our file's start
+    client = IDSClient(icat.url + "/ids/", sessionId=cat.session_id())
+    fmt = cat.session.datafile_format_id()
+    partial = tmp_path / "partial"
+    partial.write_bytes(content[:123_456])
+    with open(partial, "rb") as f:
+        client.put(f, "run/big.bin", int(ds.id), fmt)
+    item = item_for(src, "MX-1/D/run/big.bin")
+    remote = storage.existing("MX-1/D")["MX-1/D/run/big.bin"]
+    assert remote.size == 123_456
+    result = storage.adopt(item, remote, Ctx())  # the resumed job finds it
+    assert not result.skipped and result.size == len(content)
+    (df,) = icat.datafiles()
+    assert df["fileSize"] == len(content) and int(df["checksum"], 16) == zlib.crc32(content)
+    assert icat.ids_bytes(df["location"]) == content
+    # someone else's different file of that name is still never replaced
+    other = tmp_path / "other.bin"
+    other.write_bytes(os.urandom(400_000))
+    with pytest.raises(RemoteExistsError, match="other content"):
+        storage.adopt(item_for(other, "MX-1/D/run/big.bin"),
+                      storage.existing("MX-1/D")["MX-1/D/run/big.bin"], Ctx())
+    assert icat.ids_bytes(icat.datafiles()[0]["location"]) == content

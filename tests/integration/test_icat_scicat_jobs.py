@@ -2,12 +2,18 @@
 
 * ICAT with the bytes through IDS (the ICAT + IDS emulator);
 * ICAT register-only, bytes to S3 (rclone serve s3);
-* SciCat API v4, bytes to S3; SciCat API v3 (an older server with no v4 routes), bytes to S3.
+* SciCat, bytes to S3, against each backend release facilities run (the emulator's
+  ``--release``): 4.12 (v4 datasets only), 4.15 (+ v4 attachments), 4.20 (+ v4
+  origdatablocks), 4.27, and v3 (no v4 route at all), each with the default configuration
+  (``api_version = v4``).
 
-Each combination runs the same scenarios: a full job; a wrong password; the session expiring
-mid-job, then a resume; server faults mid-job (503s and an answer lost on the way back); the
-process SIGKILLed mid-job, then a resume. After each, the server's own state is checked: one
-dataset, each datafile once, complete.
+Each combination runs the same scenarios: a full job; a wrong password; the login expiring
+mid-job (ICAT: the job stops, then a resume; SciCat with a password: logged in again, the job
+goes on); server faults mid-job (503s and an answer lost on the way back); the process
+SIGKILLed mid-job, then a resume. After each, the server's own state is checked (one dataset,
+each datafile once, complete, its size and file count), and the facility's own client reads
+back what was registered: scitacean with strict validation (SciCat with v4 routes), pyscicat
+(SciCat v3), python-icat's IDSClient (IDS).
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration import catalogue_readback as official
 from tests.integration.test_kill_and_resume import wait_for
 from tests.servers.icat_emulator import ICATServer
 from tests.servers.scicat_emulator import SciCatServer
+from tests.servers.scicat_emulator_releases import RELEASES
 
 pytestmark = pytest.mark.integration
 
-RIGS = ["icat-ids", "icat-s3", "scicat-v4", "scicat-v3"]
+SCICAT_RIGS = [f"scicat-{r}" for r in ("4.12", "4.15", "4.20", "4.27", "v3")]
+RIGS = ["icat-ids", "icat-s3", *SCICAT_RIGS]
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
        b"\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -44,18 +53,31 @@ def icat_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def scicat_server(tmp_path_factory):
-    server = SciCatServer(tmp_path_factory.mktemp("scicat")).start()
-    yield server
-    server.stop()
+def scicat_releases(tmp_path_factory):
+    """release → a SciCat emulator of that backend release, started when first asked for."""
+    servers: dict[str, SciCatServer] = {}
+
+    def get(release: str) -> SciCatServer:
+        if release not in servers:
+            servers[release] = SciCatServer(tmp_path_factory.mktemp(f"scicat-{release}"),
+                                            release=release).start()
+        return servers[release]
+
+    yield get
+    for server in servers.values():
+        server.stop()
 
 
 @pytest.fixture(scope="session")
-def scicat_v3_server(tmp_path_factory):
+def scicat_server(scicat_releases):
+    """The latest release modelled (4.27)."""
+    return scicat_releases("4.27")
+
+
+@pytest.fixture(scope="session")
+def scicat_v3_server(scicat_releases):
     """An older SciCat: only /api/v3."""
-    server = SciCatServer(tmp_path_factory.mktemp("scicat-v3"), versions="v3").start()
-    yield server
-    server.stop()
+    return scicat_releases("v3")
 
 
 # ------------------------------------------------------------------------------ rigs
@@ -75,6 +97,10 @@ class Rig:
     @property
     def icat(self) -> bool:
         return self.name.startswith("icat")
+
+    @property
+    def release(self):
+        return RELEASES[self.name.split("-", 1)[1]] if not self.icat else None
 
     # -- the catalogue's state, normalised
     def datasets(self) -> list[dict]:
@@ -121,15 +147,41 @@ class Rig:
             return "PUT", "/ids/put"
         if self.icat:
             return "POST", "/icat/entityManager"
-        if self.name == "scicat-v4":
+        if "origdatablocks" in self.release.v4:
             return "POST", "/api/v4/origdatablocks"
         return "POST", "/api/v3/datasets/.+/origdatablocks"
+
+    def read_back(self, root: Path, name: str = "D1") -> None:
+        """The facility's own client reads back what the job registered."""
+        (ds,) = self.datasets()
+        expected = {f"{root.name}/{p.relative_to(root).as_posix()}": p.read_bytes()
+                    for p in root.rglob("*") if p.is_file()}
+        if self.name == "icat-ids":
+            sid = login_icat(self.server)
+            official.ids_reads(self.server.url, sid, int(ds["id"]), expected,
+                               [f for f in self.server.datafiles() if str(f["dataset"]) == ds["id"]])
+        elif not self.icat and self.release.v4:
+            official.scitacean_reads(self.server.url, ds["id"], expected,
+                                     thumbnail=any(k.endswith(".png") for k in expected))
+        elif not self.icat:
+            official.pyscicat_reads(self.server.url, ds["id"], expected, name)
 
     def registered_count(self) -> int:
         return len(self.datafiles())
 
 
-def make_rig(name: str, request, tmp_path: Path, settings: str = "") -> Rig:
+def login_icat(server) -> str:
+    import json
+
+    import requests
+    r = requests.post(server.url + "/icat/session",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"},
+                      data={"json": json.dumps({"plugin": "simple", "credentials": [
+                          {"username": "jdoe"}, {"password": "secret"}]})}, timeout=30)
+    return r.json()["sessionId"]
+
+
+def make_rig(name: str, request, tmp_path: Path, settings: str = "", extra: str = "") -> Rig:
     s3 = None
     env = {}
     if name == "icat-ids":
@@ -146,11 +198,9 @@ def make_rig(name: str, request, tmp_path: Path, settings: str = "") -> Rig:
         if name == "icat-s3":
             server = request.getfixturevalue("icat_server")
             sections = server.catalogue_ini("cat") + storage
-        else:
-            version = name.split("-")[1]
-            server = request.getfixturevalue("scicat_server" if version == "v4"
-                                             else "scicat_v3_server")
-            sections = server.catalogue_ini("cat", version) + storage
+        else:  # the default configuration, whichever release the server runs
+            server = request.getfixturevalue("scicat_releases")(name.split("-", 1)[1])
+            sections = server.catalogue_ini("cat", "v4", extra) + storage
     server.control("reset")
     config = tmp_path / f"{name}.ini"
     config.write_text("[settings]\ndefault_profile = fac\nretry_max_delay = 0.2\n" + settings
@@ -204,6 +254,10 @@ def assert_one_complete_dataset_with_each_file_once(rig: Rig, root: Path, name="
     names = [f["name"] for f in files]
     assert sorted(names) == sorted(expected), "each file registered exactly once"
     assert {f["name"]: f["size"] for f in files} == expected
+    if not rig.icat:  # the dataset's own figures survived the update that completed it
+        assert (ds["doc"]["size"], ds["doc"]["numberOfFiles"]) == (sum(expected.values()),
+                                                                 len(expected))
+    rig.read_back(root, name)
     return ds, files
 
 
@@ -213,6 +267,7 @@ def test_full_job_from_the_command_line(rig, cli, scan):
             "--keyword", "lysozyme", "--meta", "energy_keV=12.4", scan)
     assert r.code == 0, r.err + r.out
     assert r.json["state"] == "completed" and r.json["files_ok"] == 12
+    calls = rig.server.control("log")  # ours only: the official clients read back below
     ds, files = assert_one_complete_dataset_with_each_file_once(rig, scan)
 
     for f in files:  # bytes where the catalogue says, checksums as recorded
@@ -241,10 +296,14 @@ def test_full_job_from_the_command_line(rig, cli, scan):
         (thumb,) = rig.server.state()["attachments"]  # the first image among the files
         assert thumb["thumbnail"].startswith("data:image/png;base64,")
         assert thumb["caption"] == "preview.png"
-        calls = rig.server.control("log")
         assert not any(c.get("access_token_in_url") for c in calls)
-        if rig.name == "scicat-v3":  # an older server: never a v4 call
-            assert not any(c["path"].lower().startswith("/api/v4") for c in calls)
+        # each v4 route the release lacks was tried once, then its v3 route used
+        for resource in ("datasets", "attachments", "origdatablocks"):
+            v4 = [c for c in calls if c["path"].lower().startswith(f"/api/v4/{resource}")]
+            if resource in rig.release.v4:
+                assert v4 and all(c["status"] < 400 for c in v4), resource
+            else:
+                assert [c["status"] for c in v4] == [404], (resource, v4)
 
     # resuming a completed job, or uploading the same again, creates nothing new
     r = run(rig, cli, "upload", "--proposal", "MX-1", "--dataset", "D1", "--json", scan)
@@ -272,6 +331,16 @@ def test_session_expires_mid_job_then_resume(rig, cli, scan, request, tmp_path):
                                                 "bandwidth_limit = 6k\n")
     proc = spawn(rig, cli.env, "upload", "--proposal", "MX-1", "--dataset", "D1", scan)
     wait_for(lambda: rig.registered_count() >= 3, what="some files registered", proc=proc)
+    if not rig.icat:
+        # the token's hour is over (the backend's default JWT_EXPIRES_IN) while the job runs:
+        # the password is at hand, so the job logs in again and goes on
+        rig.server.control("clock", advance=3601)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        logins = rig.server.calls("/api/v3/auth/ldap", "POST")
+        assert [c["status"] for c in logins] == [201, 201], "logged in again, once"
+        assert_one_complete_dataset_with_each_file_once(rig, scan)
+        return
     rig.expire_sessions()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
@@ -281,6 +350,28 @@ def test_session_expires_mid_job_then_resume(rig, cli, scan, request, tmp_path):
     r = run(rig, cli, "resume", "1", "--json")  # logs in afresh, continues
     assert r.code == 0, r.err + r.out
     assert r.json["state"] == "completed"
+    assert_one_complete_dataset_with_each_file_once(rig, scan)
+
+
+@pytest.mark.parametrize("name", ["scicat-4.27", "scicat-v3"])
+def test_a_token_login_is_announced_then_stops_resumably(name, cli, scan, request, tmp_path):
+    rig = make_rig(name, request, tmp_path, "register_batch = 3\nworkers = 1\n"
+                   "bandwidth_limit = 6k\n", extra="auth = token\n")
+    token = official.scicat_token(rig.server.url)
+    proc = spawn(rig, cli.env, "upload", "--proposal", "MX-1", "--dataset", "D1", scan,
+                 password=token)
+    wait_for(lambda: rig.registered_count() >= 3, what="some files registered", proc=proc)
+    rig.server.control("clock", advance=3601)  # the token's hour is over; it cannot be renewed
+    out, err = proc.communicate(timeout=60)
+    assert b"warning: your login to SciCat at " in err and b"(a token) ends at" in err
+    assert proc.returncode == 3, err
+    assert b"has expired; log in again, then resume the job" in err
+    assert 3 <= rig.registered_count() < 12
+
+    resume = spawn(rig, cli.env, "resume", "1", "--json",
+                   password=official.scicat_token(rig.server.url))  # a new token
+    out, err = resume.communicate(timeout=120)
+    assert resume.returncode == 0, err
     assert_one_complete_dataset_with_each_file_once(rig, scan)
 
 
@@ -345,3 +436,20 @@ def test_login_command(rig, cli):
     assert r.code == 0, r.err
     who = "simple/jdoe" if rig.icat else "jdoe"
     assert r.out.startswith(f"Logged in to {'ICAT' if rig.icat else 'SciCat'} at ") and who in r.out
+
+
+@pytest.mark.parametrize("name", ["scicat-4.12", "scicat-4.27", "icat-s3"])
+def test_config_check_online_says_what_the_server_offers(name, cli, request, tmp_path):
+    rig = make_rig(name, request, tmp_path)
+    r = cli("--config", rig.config, "config", "check", "--online", env=rig.env)
+    assert r.code == 0, r.err
+    if rig.icat:
+        assert "ICAT 6.1.0" in r.out
+        assert "authenticators offered: Facility account (simple), Institute (LDAP) (ldap)" in r.out
+    elif name == "scicat-4.12":
+        assert ": datasets: v4 routes" in r.out
+        assert "origdatablocks: v3 routes (no v4 origdatablocks routes: a backend before 4.20)" \
+            in r.out and "attachments: v3 routes" in r.out
+    else:
+        assert r.out.count(" v4 routes") == 3
+    assert rig.datasets() == []  # asking created nothing

@@ -4,7 +4,9 @@ process on a free loopback port.
 Server side (in the emulator process): subclass ``Emulator``, register routes with
 ``@route(method, "/path/{param}")``, and call ``main(EmulatorClass)``. Requests keep their
 connections alive (HTTP/1.1), chunked request bodies are understood (python-icat's IDS client
-sends them), and every answer carries a Content-Length.
+sends them), and every answer carries a Content-Length. A body cut short (the connection
+closed before its Content-Length, or before the last chunk) is a failed request, as in a real
+servlet container: it is never dispatched, only logged (``"truncated": true``).
 
 Test-only control endpoints, under ``/__control/``, common to every emulator:
 
@@ -208,6 +210,10 @@ class Emulator:
             return Response.json(handler(body or {}))
 
 
+class _Truncated(Exception):
+    """The client closed the connection before the whole body arrived."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out at once, as real servers send them
@@ -216,27 +222,47 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet: the call log is in the app
         pass
 
+    def _read(self, n: int) -> bytes:
+        data = self.rfile.read(n)
+        if len(data) < n:
+            raise _Truncated(f"{len(data)} of {n} bytes")
+        return data
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             out = bytearray()
             while True:
                 line = self.rfile.readline(65537)
+                if not line.endswith(b"\n"):
+                    raise _Truncated(f"closed after {len(out)} bytes, before the last chunk")
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(3)  # CRLF after each chunk
+                    while True:  # trailers, then the empty line that ends the body
+                        line = self.rfile.readline(65537)
+                        if line in (b"\r\n", b"\n"):
+                            return bytes(out)
+                        if not line:
+                            raise _Truncated("closed before the end of the chunked body")
+                out += self._read(size)
+                self._read(2)  # CRLF after each chunk
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return self._read(length) if length else b""
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)
         segments = [unquote(s) for s in parts.path.strip("/").split("/") if s != ""]
+        try:
+            body = self._read_body()
+        except _Truncated as e:
+            self.close_connection = True
+            with self.app.lock:
+                self.app.calls.append({"method": self.command, "path": "/" + "/".join(segments),
+                                       "status": None, "lost": False, "truncated": str(e),
+                                       "bytes": 0})
+            return
         req = Request(self.command, self.path, segments, parse_qs(parts.query,
                                                                    keep_blank_values=True),
-                      {k.lower(): v for k, v in self.headers.items()}, self._read_body())
+                      {k.lower(): v for k, v in self.headers.items()}, body)
         try:
             resp = self.app.dispatch(req)
         except Exception as e:  # noqa: BLE001 - an emulator bug shows as a 500 with its text

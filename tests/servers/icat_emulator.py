@@ -12,16 +12,28 @@ ids.server sources it cites; strict where the real servers are:
   ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX``.
 * Searches take the JPQL subset ICAT clients use: ``SELECT [DISTINCT] x|x.attr|COUNT(x) FROM
   Entity x [[LEFT] JOIN x.rel [AS] y]… [WHERE …] [ORDER BY …] [INCLUDE …] [LIMIT a, b]`` with
-  =, <>, <, >, LIKE, IN, IS [NOT] NULL, AND, OR, NOT and parentheses; results are filtered by
-  simple rules (participants of an investigation see it and what is in it).
-* IDS under ``/ids``: ``ping``, ``version``, ``isReadOnly``, ``isTwoLevel``, ``PUT put`` (query
-  parameters, octet-stream body, 201 ``{"id","checksum","location","size"}``), ``getData``,
-  ``getStatus``, ``POST restore``, ``DELETE delete``. Errors are ``{"code": <exception class>,
+  =, <>, <, >, LIKE, IN, IS [NOT] NULL, AND, OR, NOT and parentheses. As in ICAT, a JOIN
+  adds no implicit DISTINCT (an investigation comes back once per role of the user unless
+  the query says ``SELECT DISTINCT``), and read rules apply to every joined entity: a row
+  whose joined entity the user may not read is dropped, without an error. Rules: participants
+  of an investigation see it and what is in it; the ``rules`` control takes read access to
+  whole entity types away (as a facility's missing rule does).
+* An unknown URL under ``/icat`` or ``/ids`` answers 501 ``{"code": "NOT_IMPLEMENTED",
+  "message": "Operation not implemented by this ICAT|IDS server."}`` (their
+  NotFoundExceptionMappers).
+* IDS under ``/ids``: ``ping``, ``version``, ``isReadOnly``, ``isTwoLevel``, ``getIcatUrl``,
+  ``getServiceStatus``, ``PUT put`` (query parameters, octet-stream body, 201
+  ``{"id","checksum","location","size"}``; a body cut short, before its Content-Length or
+  its last chunk, is a failed request and stores nothing), ``getData`` (by selection or
+  ``preparedId``, with ``Range: bytes=N-``), ``getSize``, ``getDatafileIds``, ``getStatus``,
+  ``POST prepareData``, ``isPrepared``, ``POST restore``, ``POST archive``, ``POST write``,
+  ``POST reset``, ``DELETE delete``. Errors are ``{"code": <exception class>,
   "message"}`` (BadRequestException 400, InsufficientPrivilegesException 403, NotFoundException
   404, DataNotOnlineException 503, NotImplementedException 501, InternalException 500). Bytes
   live under the data dir.
 
-Test-only controls (besides those of ``http_emulator``): ``state`` (every entity),
+Test-only controls (besides those of ``http_emulator``): ``state`` (every entity), ``rules``
+(``unreadable``: entity types no participant may read),
 ``sessions`` (``expire_all``, ``expire_after_calls``, ``lifetime_minutes``), ``ids``
 (``read_only``), ``archive`` (``dataset_id``, ``restore_polls``), ``seed`` (add
 investigations, users, creators), ``users``.
@@ -221,9 +233,10 @@ class Query:
         self.take("kw", "SELECT")
         self.distinct = self.kw("DISTINCT")
         self.count = False
+        self.count_distinct = False
         if self.kw("COUNT"):
             self.take("punct", "(")
-            self.kw("DISTINCT")
+            self.count_distinct = self.kw("DISTINCT")
             self.select = self.take("name")
             self.take("punct", ")")
             self.count = True
@@ -363,7 +376,9 @@ def default_seed() -> dict:
                             ["comment", "N/A", "STRING"], ["started", "N/A", "DATE_AND_TIME"]],
         "investigations": [
             {"name": "MX-1", "title": "Lysozyme structures", "users": ["simple/jdoe", "ldap/asmith"],
-             "samples": ["lysozyme"]},
+             "samples": ["lysozyme"],
+             # two roles: a JOIN over investigationUsers returns MX-1 twice for jdoe
+             "roles": {"simple/jdoe": ["principal_experimenter", "experimenter"]}},
             {"name": "MX-2", "title": "Insulin crystals", "users": ["simple/jdoe"]},
             {"name": "MX-3", "title": "Someone else's beamtime", "users": ["simple/other"]},
         ],
@@ -385,6 +400,8 @@ class ICATEmulator(Emulator):
         self.status: dict[int, str] = {}  # dataset id → ARCHIVED | RESTORING (else ONLINE)
         self.restore_polls: dict[int, int] = {}
         self.default_restore_polls = 2
+        self.unreadable: set[str] = set()  # entity types the rules let no participant read
+        self.prepared: dict[str, dict] = {}  # preparedId → the selection it names
         self.data_dir = os.path.join(self.args.data_dir or ".", "ids")
         shutil.rmtree(self.data_dir, ignore_errors=True)
         os.makedirs(self.data_dir, exist_ok=True)
@@ -447,8 +464,9 @@ class ICATEmulator(Emulator):
             for user in inv.get("users", []):
                 uid = (self._find("User", name=user) or {}).get("id") or self._insert(
                     "User", {"name": user})
-                self._insert("InvestigationUser", {"user": uid, "investigation": iid,
-                                                   "role": "experimenter"})
+                for role in inv.get("roles", {}).get(user, ["experimenter"]):
+                    self._insert("InvestigationUser", {"user": uid, "investigation": iid,
+                                                       "role": role})
             for sample in inv.get("samples", []):
                 self._insert("Sample", {"name": sample, "investigation": iid})
 
@@ -465,6 +483,11 @@ class ICATEmulator(Emulator):
         return Response.json({"code": e.code, "message": e.message}, IDS_STATUS[e.code])
 
     def not_found(self, req: Request) -> Response:
+        top = req.segments[0].lower() if req.segments else ""
+        if top in ("icat", "ids"):  # their NotFoundExceptionMappers
+            server = "ICAT" if top == "icat" else "IDS"
+            return Response.json({"code": "NOT_IMPLEMENTED", "message": "Operation not "
+                                  f"implemented by this {server} server."}, 501)
         return Response.text("<html><body>Not Found</body></html>", 404)
 
     # -- sessions ---------------------------------------------------------------------------
@@ -572,8 +595,12 @@ class ICATEmulator(Emulator):
                    for iu in self.store["InvestigationUser"].values())
 
     def can_read(self, user: str, entity: str, rec: dict) -> bool:
-        if user in ROOT_USERS or entity in ("Facility", "InvestigationType", "DatasetType",
-                                            "DatafileFormat", "ParameterType", "User"):
+        if user in ROOT_USERS:
+            return True
+        if entity in self.unreadable:
+            return False
+        if entity in ("Facility", "InvestigationType", "DatasetType", "DatafileFormat",
+                      "ParameterType", "User"):
             return True
         return self._member(user, self._investigation_of(entity, rec))
 
@@ -684,6 +711,8 @@ class ICATEmulator(Emulator):
                 found = [] if base is None else (
                     self._children(aliases[src], base, rel) if kind == "many" else
                     [r for r in [self.store[target].get(base.get(rel))] if r is not None])
+                # the read rules apply to every joined entity: an unreadable one drops the row
+                found = [r for r in found if self.can_read(user, target, r)]
                 if not found and left:
                     out.append({**row, alias: None})
                 for r in found:
@@ -695,7 +724,7 @@ class ICATEmulator(Emulator):
             rows.sort(key=lambda r: (self._sort_key(self._resolve(r, aliases, path))),
                       reverse=desc)
         if q.count:
-            return [len({id(r[q.root]) for r in rows} if q.select == q.root else rows)]
+            return [len({r[q.root]["id"] for r in rows} if q.count_distinct else rows)]
         if "." in q.select:
             values = [self._resolve(r, aliases, q.select) for r in rows]
             values = [v["id"] if isinstance(v, dict) else v for v in values]
@@ -705,11 +734,12 @@ class ICATEmulator(Emulator):
             if q.select not in aliases:
                 raise IcatError("BAD_PARAMETER", f"Unknown identifier {q.select} in query")
             seen, values = set(), []
-            for r in rows:  # entity results are distinct in ICAT
+            for r in rows:  # one result per row, as ICAT: no implicit DISTINCT
                 rec = r[q.select]
-                if rec is not None and rec["id"] not in seen:
-                    seen.add(rec["id"])
-                    values.append(rec)
+                if rec is None or (q.distinct and rec["id"] in seen):
+                    continue
+                seen.add(rec["id"])
+                values.append(rec)
         if q.limit:
             values = values[q.limit[0]:q.limit[0] + q.limit[1]]
         if "." in q.select:
@@ -1051,13 +1081,22 @@ class ICATEmulator(Emulator):
             return self.ids_error(e)
 
     def _selection(self, req: Request, user: str) -> list[dict]:
+        return self._selection_of({k: v[0] for k, v in req.query.items()}, user)
+
+    def _selection_of(self, params: dict, user: str) -> list[dict]:
         files: list[dict] = []
-        for df_id in filter(None, (req.q("datafileIds") or "").split(",")):
+        for inv_id in filter(None, (params.get("investigationIds") or "").split(",")):
+            inv = self.store["Investigation"].get(int(inv_id))
+            if inv is None:
+                raise IdsError("NotFoundException", f"Investigation:{inv_id}")
+            for ds in self._children("Investigation", inv, "datasets"):
+                files.extend(self._children("Dataset", ds, "datafiles"))
+        for df_id in filter(None, (params.get("datafileIds") or "").split(",")):
             df = self.store["Datafile"].get(int(df_id))
             if df is None:
                 raise IdsError("NotFoundException", f"Datafile:{df_id}")
             files.append(df)
-        for ds_id in filter(None, (req.q("datasetIds") or "").split(",")):
+        for ds_id in filter(None, (params.get("datasetIds") or "").split(",")):
             ds = self.store["Dataset"].get(int(ds_id))
             if ds is None:
                 raise IdsError("NotFoundException", f"Dataset:{ds_id}")
@@ -1068,31 +1107,158 @@ class ICATEmulator(Emulator):
                                "READ access to this Datafile is not allowed.")
         return files
 
+    def _prepared_or_selection(self, req: Request, params: dict | None = None) -> tuple:
+        """(files, zip wanted, single-datafile request) of a preparedId or a selection."""
+        params = params or {k: v[0] for k, v in req.query.items()}
+        pid = params.get("preparedId")
+        if pid is not None:
+            prep = self.prepared.get(pid)
+            if prep is None:
+                raise IdsError("NotFoundException", f"The preparedId {pid} is not known")
+            files = [self.store["Datafile"][i] for i in prep["datafiles"]
+                     if i in self.store["Datafile"]]
+            return files, prep["zip"], prep["single"]
+        user = self._ids_user(params.get("sessionId"))
+        files = self._selection_of(params, user)
+        single = len(files) == 1 and not params.get("datasetIds") and \
+            not params.get("investigationIds")
+        return files, params.get("zip") == "true", single
+
     @route("GET", "/ids/getData")
     def ids_get_data(self, req: Request) -> Response:
         try:
-            user = self._ids_user(req.q("sessionId"))
-            files = self._selection(req, user)
+            offset = 0
+            if "range" in req.headers:
+                m = re.fullmatch(r"bytes=(\d+)-", req.headers["range"].strip())
+                if not m:
+                    raise IdsError("BadRequestException", "The range must match bytes=(\\d+)-")
+                offset = int(m.group(1))
+            files, want_zip, single = self._prepared_or_selection(req)
             for ds_id in {f["dataset"] for f in files}:
                 self._online(ds_id)
-            if len(files) == 1 and not req.q("datasetIds") and req.q("zip") != "true":
+            if single and not want_zip:
                 with open(os.path.join(self.data_dir, *files[0]["location"].split("/")), "rb") as fh:
-                    return Response(200, fh.read(), "application/octet-stream")
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w") as z:
-                for f in files:
-                    z.write(os.path.join(self.data_dir, *f["location"].split("/")),
-                            f"ids/{f['dataset']}/{f['name']}")
-            return Response(200, buf.getvalue(), "application/zip")
+                    data, kind = fh.read(), "application/octet-stream"
+            else:
+                buf = io.BytesIO()
+                with zipfile.ZipFile(buf, "w") as z:
+                    for f in files:
+                        z.write(os.path.join(self.data_dir, *f["location"].split("/")),
+                                f"ids/{f['dataset']}/{f['name']}")
+                data, kind = buf.getvalue(), "application/zip"
+            return Response(206 if offset else 200, data[offset:], kind)
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("GET", "/ids/getSize")
+    def ids_get_size(self, req: Request) -> Response:
+        try:
+            files, _, _ = self._prepared_or_selection(req)
+            return Response.text(str(sum(int(f.get("fileSize") or 0) for f in files)))
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("GET", "/ids/getDatafileIds")
+    def ids_get_datafile_ids(self, req: Request) -> Response:
+        try:
+            files, _, _ = self._prepared_or_selection(req)
+            return Response.json({"ids": sorted(f["id"] for f in files)})
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("POST", "/ids/prepareData")
+    def ids_prepare_data(self, req: Request) -> Response:
+        try:
+            if req.content_type != "application/x-www-form-urlencoded":
+                return Response.text("Unsupported Media Type", 415)
+            form = req.form()
+            files, want_zip, single = self._prepared_or_selection(req, form)
+            prepared_id = str(uuid.uuid4())
+            self.prepared[prepared_id] = {"datafiles": [f["id"] for f in files],
+                                          "zip": want_zip, "single": single}
+            return Response.text(prepared_id)
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("GET", "/ids/isPrepared")
+    def ids_is_prepared(self, req: Request) -> Response:
+        try:
+            prep = self.prepared.get(req.q("preparedId") or "")
+            if prep is None:
+                raise IdsError("NotFoundException", f"The preparedId {req.q('preparedId')} is "
+                                                    "not known")
+            online = all(self.status.get(self.store["Datafile"][i]["dataset"], "ONLINE")
+                         == "ONLINE" for i in prep["datafiles"] if i in self.store["Datafile"])
+            return Response.text("true" if online else "false")
+        except IdsError as e:
+            return self.ids_error(e)
+
+    def _form_selection(self, req: Request, write: bool = False) -> tuple[str, list[dict]]:
+        if req.content_type != "application/x-www-form-urlencoded":
+            raise IdsError("BadRequestException", "Unsupported Media Type")
+        form = req.form()
+        if write and self.read_only:
+            raise IdsError("NotImplementedException",
+                           "This operation has been configured to be unavailable")
+        user = self._ids_user(form.get("sessionId"))
+        return user, self._selection_of(form, user)
+
+    @route("POST", "/ids/archive")
+    def ids_archive(self, req: Request) -> Response:
+        try:
+            _, files = self._form_selection(req)
+            for ds_id in {f["dataset"] for f in files}:
+                self.status[ds_id] = "ARCHIVED"
+            return Response(204)
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("POST", "/ids/write")
+    def ids_write(self, req: Request) -> Response:
+        try:
+            _, files = self._form_selection(req, write=True)
+            for ds_id in {f["dataset"] for f in files}:
+                self._online(ds_id)  # writing to the archive needs the data online
+            return Response(204)
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("POST", "/ids/reset")
+    def ids_reset(self, req: Request) -> Response:
+        try:
+            if req.content_type != "application/x-www-form-urlencoded":
+                return Response.text("Unsupported Media Type", 415)
+            self._prepared_or_selection(req, req.form())
+            return Response(204)  # nothing failed here, so there is nothing to reset
+        except IdsError as e:
+            return self.ids_error(e)
+
+    @route("GET", "/ids/getIcatUrl")
+    def ids_get_icat_url(self, req: Request) -> Response:
+        return Response.text(f"http://{req.headers.get('host', '127.0.0.1')}")
+
+    @route("GET", "/ids/getServiceStatus")
+    def ids_service_status(self, req: Request) -> Response:
+        try:
+            if self._ids_user(req.q("sessionId")) not in ROOT_USERS:
+                raise IdsError("InsufficientPrivilegesException",
+                               "You are not authorised to get the service status")
+            locked = sorted(d for d, st in self.status.items() if st == "RESTORING")
+            return Response.json({"opsQueue": [{"data": f"Dataset {d}", "request": "RESTORE"}
+                                               for d in locked],
+                                  "lockCount": 0, "locks": [], "failures": []})
         except IdsError as e:
             return self.ids_error(e)
 
     @route("GET", "/ids/getStatus")
     def ids_get_status(self, req: Request) -> Response:
         try:
-            user = self._ids_user(req.q("sessionId"))
-            datasets = {f["dataset"] for f in self._selection(req, user)}
-            datasets |= {int(d) for d in filter(None, (req.q("datasetIds") or "").split(","))}
+            if req.q("preparedId") is not None:
+                datasets = {f["dataset"] for f in self._prepared_or_selection(req)[0]}
+            else:
+                user = self._ids_user(req.q("sessionId"))
+                datasets = {f["dataset"] for f in self._selection(req, user)}
+                datasets |= {int(d) for d in filter(None, (req.q("datasetIds") or "").split(","))}
             status = "ONLINE"
             for ds_id in datasets:
                 state = self.status.get(ds_id, "ONLINE")
@@ -1163,6 +1329,10 @@ class ICATEmulator(Emulator):
             for s in self.sessions.values():
                 s["expires"] = 0
         return {"sessions": len(self.sessions)}
+
+    def control_rules(self, body: dict) -> dict:
+        self.unreadable = set(body.get("unreadable", []))
+        return {"unreadable": sorted(self.unreadable)}
 
     def control_ids(self, body: dict) -> dict:
         self.read_only = bool(body.get("read_only", self.read_only))

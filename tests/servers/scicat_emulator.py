@@ -1,10 +1,22 @@
 """A SciCat backend emulator (scicat-backend-next, API v3 and v4), run as its own process:
-``python -m tests.servers.scicat_emulator --port N [--versions v3,v4]``. Written from
-``catalogue-protocols.md`` §2 and the backend sources it cites:
+``python -m tests.servers.scicat_emulator --port N [--release 4.12|4.15|4.20|4.27|v3]``.
+Written from the backend's sources, release by release:
 
-* Routing is case-insensitive (Express); everything is under ``/api/v3`` or ``/api/v4``;
-  ``--versions v3`` serves no v4 route (an older server). PIDs contain '/', so a PID in a
-  path must be percent-encoded: an unencoded one does not match any route.
+* ``--release`` picks the release (default the latest, 4.27): its v4 routes and its known
+  behaviours (``scicat_emulator_releases``): which resources have v4 routes, which fields a
+  PATCH zeroes, how ``sourceFolderHost`` is validated. A route a release lacks answers like
+  Express: 404 ``{"message": "Cannot POST /api/v4/origdatablocks", ...}``.
+* Routing is case-insensitive (Express); everything is under ``/api/v3`` or ``/api/v4``.
+  PIDs contain '/', so a PID in a path must be percent-encoded: an unencoded one does not
+  match any route.
+* Lists are paged as the backend pages them: ``limits.limit`` defaults to 100, and without
+  ``limits.order`` ("field:asc|desc") the order is MongoDB's natural order, which is not
+  stable between queries (modelled: it shifts between calls), so unsorted pages may repeat
+  or skip documents.
+* ``include=`` on ``GET /api/v4/datasets/{pid}`` adds the related documents to the answer
+  only. The read routes the official clients use are served too: scitacean's
+  ``GET /api/v4/datasets/{pid}?include=…`` and pyscicat's ``GET /api/v3/Datasets/{pid}``,
+  ``…/{pid}/origdatablocks``, ``Datasets?filter=``, ``Datasets/fullquery``, ``Proposals/{id}``.
 * Every request body is validated against the DTO models of the ``scicat-sdk-py`` package
   (generated from the real backend's OpenAPI), the way the backend's ValidationPipe does
   (``whitelist`` + ``forbidNonWhitelisted``): an unknown property, at any depth, is a 400
@@ -18,7 +30,8 @@
   honoured only as ``Authorization: Bearer``. As in the backend's JwtAuthGuard, an expired or
   unknown token makes the request anonymous: writes then answer 403, ``whoami`` an empty body.
 * Guards run before validation (anonymous writes are 403 even with a bad body); owner-group
-  checks after it (403 "Unauthorized access").
+  checks after it (403 "Unauthorized access"). Tokens live ``expires_in`` seconds (3,600 by
+  default, the backend's ``JWT_EXPIRES_IN``).
 
 Test-only controls (besides those of ``http_emulator``): ``state``, ``tokens``
 (``expire_all``, ``expire_after_calls``, ``expires_in``), ``routes`` (``ldap``: which of
@@ -38,6 +51,7 @@ import uuid
 from datetime import datetime, timezone
 
 from tests.servers.http_emulator import Emulator, EmulatorProcess, Request, Response, main, route
+from tests.servers.scicat_emulator_releases import LATEST, RELEASES, host_errors
 
 PID_PREFIX = "20.500.12345"
 SECRET = b"emulator-jwt-secret"
@@ -58,8 +72,7 @@ def _models():
     from scicat_sdk_py.models.create_attachment_v3_dto import CreateAttachmentV3Dto
     from scicat_sdk_py.models.create_attachment_v4_dto import CreateAttachmentV4Dto
     from scicat_sdk_py.models.create_dataset_dto import CreateDatasetDto
-    from scicat_sdk_py.models.create_dataset_orig_datablock_dto import \
-        CreateDatasetOrigDatablockDto
+    from scicat_sdk_py.models.create_dataset_orig_datablock_dto import CreateDatasetOrigDatablockDto
     from scicat_sdk_py.models.create_derived_dataset_obsolete_dto import \
         CreateDerivedDatasetObsoleteDto
     from scicat_sdk_py.models.create_orig_datablock_dto import CreateOrigDatablockDto
@@ -218,15 +231,20 @@ def matches(doc: dict, where: dict) -> bool:
     return True
 
 
-def apply_limits(docs: list, limits: dict) -> list:
-    order = limits.get("order") or limits.get("sort")
-    if isinstance(order, str):
-        field, _, direction = order.partition(":")
+def apply_limits(docs: list, limits: dict, shift: int = 0) -> list:
+    """The backend's parseLimitFilters: sorted only by "field:asc|desc", else in natural
+    order (here rotated by ``shift``: MongoDB promises no order); limit 100 by default."""
+    order = limits.get("order")
+    field, _, direction = order.partition(":") if isinstance(order, str) else ("", "", "")
+    if direction in ("asc", "desc"):
         docs = sorted(docs, key=lambda d: str(get_path(d, field) or ""),
-                      reverse=direction.lower() == "desc")
+                      reverse=direction == "desc")
+    elif docs:
+        k = shift % len(docs)
+        docs = docs[k:] + docs[:k]
     skip = int(limits.get("skip", 0) or 0)
-    limit = limits.get("limit")
-    return docs[skip:skip + int(limit)] if limit else docs[skip:]
+    limit = int(limits.get("limit") or 100)
+    return docs[skip:skip + limit]
 
 
 def merge_patch(target: dict, patch: dict) -> dict:
@@ -271,7 +289,8 @@ class SciCatEmulator(Emulator):
     def reset(self) -> None:
         super().reset()
         self.models = _models()
-        self.versions = set((getattr(self.args, "versions", None) or "v3,v4").split(","))
+        self.release = RELEASES[getattr(self.args, "release", None) or LATEST]
+        self.unsorted_queries = 0  # each one sees another natural order
         self.seed = default_seed()
         self.users = copy.deepcopy(self.seed["users"])
         self.proposals: dict[str, dict] = {}
@@ -297,10 +316,18 @@ class SciCatEmulator(Emulator):
 
     def match(self, req: Request):
         fn, params = super().match(req)
-        if fn is not None and req.segments and len(req.segments) > 1 and \
-                req.segments[1].lower() not in self.versions:
-            return None, None  # an older server: no such API version
+        seg = [s.lower() for s in req.segments]
+        if fn is not None and len(seg) > 2 and seg[1] == "v4" and \
+                seg[2] not in self.release.v4:
+            return None, None  # this release has no v4 route for that resource
         return fn, params
+
+    def limited(self, docs: list, limits: dict) -> list:
+        order = limits.get("order") if isinstance(limits, dict) else None
+        if not (isinstance(order, str) and order.endswith((":asc", ":desc"))):
+            self.unsorted_queries += 1
+        return apply_limits(docs, limits if isinstance(limits, dict) else {},
+                            shift=self.unsorted_queries * 7)
 
     # -- auth -------------------------------------------------------------------------------
     def _issue(self, username: str) -> dict:
@@ -425,7 +452,7 @@ class SciCatEmulator(Emulator):
             docs = [p for p in docs if matches(p, filters.get("where") or {})]
         except ValueError as e:
             return bad_request([str(e)])
-        return Response.json(apply_limits(docs, filters.get("limits") or {}))
+        return Response.json(self.limited(docs, filters.get("limits") or {}))
 
     @route("GET", "/api/v3/proposals/{pid}")
     def proposal(self, req: Request) -> Response:
@@ -483,7 +510,13 @@ class SciCatEmulator(Emulator):
         return out
 
     def _out(self, version: str, doc: dict) -> dict:
-        return doc if version == "v4" else self.to_v3(doc)
+        """A copy in the version's shape: what is added to an answer never reaches the store."""
+        return copy.deepcopy(doc) if version == "v4" else self.to_v3(copy.deepcopy(doc))
+
+    def _host_errors(self, body) -> list[str]:
+        if isinstance(body, dict) and "sourceFolderHost" in body:
+            return host_errors(self.release, body["sourceFolderHost"])
+        return []
 
     def _create_dataset(self, req: Request, version: str) -> Response:
         user = self.current_user(req)
@@ -497,7 +530,7 @@ class SciCatEmulator(Emulator):
             if kind not in ("raw", "derived"):
                 return bad_request(["type must be one of the following values: raw, derived"])
             model = self.models[f"{kind}_v3"]
-        errors = validate(model, body)
+        errors = validate(model, body) + self._host_errors(body)
         if version == "v4" and isinstance(body, dict) and body.get("type") not in ("raw", "derived"):
             errors.append("type must be one of the following values: raw, derived")
         if errors:
@@ -537,13 +570,46 @@ class SciCatEmulator(Emulator):
         if err:
             return err
         docs = [d for d in self.datasets.values() if self._can_read(user, d)]
+        version = req.params["v"].lower()
+        where = dict(flt.get("where") or {})
+        if version == "v3":  # convertObsoleteWhereFilterToCurrentSchema
+            for one, many in (("proposalId", "proposalIds"), ("sampleId", "sampleIds"),
+                              ("instrumentId", "instrumentIds")):
+                if one in where:
+                    where[many] = where.pop(one)
         try:
-            docs = [d for d in docs if matches(d, flt.get("where") or {})]
+            docs = [d for d in docs if matches(d, where)]
         except ValueError as e:
             return bad_request([str(e)])
-        version = req.params["v"].lower()
         return Response.json([self._out(version, d) for d in
-                              apply_limits(docs, flt.get("limits") or {})])
+                              self.limited(docs, flt.get("limits") or {})])
+
+    @route("GET", "/api/v3/datasets/fullquery")
+    def fullquery(self, req: Request) -> Response:
+        """pyscicat's ``datasets_find``: ``fields`` (``text``, ``mode`` and field values) and
+        ``limits``, as the v3 controller's createFullqueryFilter reads them."""
+        user = self.current_user(req)
+        fields, err = self._filter(req, "fields")
+        if err:
+            return err
+        limits, err = self._filter(req, "limits")
+        if err:
+            return err
+        docs = [d for d in self.datasets.values() if self._can_read(user, d)]
+        text = fields.pop("text", None)
+        where = dict(fields.pop("mode", None) or {})
+        for key, value in fields.items():
+            where[key] = {"$in": value} if isinstance(value, list) else value
+        if text:
+            words = str(text).lower().split()
+            docs = [d for d in docs if all(
+                any(w in str(d.get(k, "")).lower() for k in ("datasetName", "description"))
+                or any(w == str(k).lower() for k in d.get("keywords") or ()) for w in words)]
+        try:
+            docs = [d for d in docs if matches(d, where)]
+        except ValueError as e:
+            return bad_request([str(e)])
+        return Response.json([self._out("v3", d) for d in self.limited(docs, limits)])
 
     @route("GET", "/api/{v}/datasets/{pid}")
     def get_dataset(self, req: Request) -> Response:
@@ -580,14 +646,19 @@ class SciCatEmulator(Emulator):
         else:
             model = self.models["patch_raw_v3" if (doc or {}).get("type", "raw") == "raw"
                                 else "patch_derived_v3"]
-        errors = validate(model, body)
+        errors = validate(model, body) + self._host_errors(body)
         if errors:
             return bad_request(errors)
         if doc is None:
             return not_found(f"dataset: {req.params['pid']} not found")
         if not self._can_write(user, doc):
             return forbidden("Unauthorized access")
-        update = self._from_v3(body) if version == "v3" else body
+        update = self._from_v3(body) if version == "v3" else dict(body)
+        # the DTO's initialisers: a field the PATCH does not name becomes 0 (backend #2746)
+        zeroed = self.release.zero_on_patch_v4 if version == "v4" else \
+            self.release.zero_on_patch_v3
+        for name in zeroed:
+            update.setdefault(name, 0)
         if req.content_type == "application/merge-patch+json":
             merge_patch(doc, update)
         else:
@@ -634,7 +705,7 @@ class SciCatEmulator(Emulator):
             return err
         docs = [b for b in self.blocks.values() if self._can_read(user, b)]
         docs = [b for b in docs if matches(b, flt.get("where") or {})]
-        return Response.json(apply_limits(docs, flt.get("limits") or {}))
+        return Response.json(self.limited(docs, flt.get("limits") or {}))
 
     @route("POST", "/api/v3/datasets/{pid}/origdatablocks")
     def create_block_v3(self, req: Request) -> Response:
@@ -741,16 +812,19 @@ class SciCatEmulator(Emulator):
 class SciCatServer(EmulatorProcess):
     """The SciCat emulator as a process; ``state()`` for assertions."""
 
-    def __init__(self, workdir, versions: str = "v3,v4"):
-        super().__init__("tests.servers.scicat_emulator", workdir, ("--versions", versions))
+    def __init__(self, workdir, release: str = LATEST):
+        super().__init__("tests.servers.scicat_emulator", workdir, ("--release", release))
+        self.release = release
 
     def state(self) -> dict:
         return self.control("state")
 
     def catalogue_ini(self, name: str = "scicat", version: str = "v4", extra: str = "") -> str:
+        auth = "" if "auth =" in extra else "auth = ldap,local\n"
         return (f"[catalogue:{name}]\ntype = scicat\nurl = {self.url}\napi_version = {version}\n"
-                f"auth = ldap,local\ncreation_location = /TESTFAC/BL1\n{extra}")
+                f"{auth}creation_location = /TESTFAC/BL1\n{extra}")
 
 
 if __name__ == "__main__":
-    main(SciCatEmulator, extra_args=lambda p: p.add_argument("--versions", default="v3,v4"))
+    main(SciCatEmulator, extra_args=lambda p: p.add_argument(
+        "--release", default=LATEST, choices=sorted(RELEASES)))

@@ -18,6 +18,7 @@ def _check(service, args, out, err) -> int:
     cfg = service.config
     profiles = [args.profile] if args.profile else cfg.profile_names()
     warnings = list(cfg.warnings)
+    offers: dict[str, list[str]] = {}
     for name in profiles:
         cfg.profile(name)
         sec = cfg.section("storage", cfg.profile(name).values["storage"])
@@ -30,17 +31,20 @@ def _check(service, args, out, err) -> int:
             warnings.append(f"profile {name}: {e.message}")
             storage = None
         cat = service.catalogue(name)
-        if args.online and storage is not None:
-            storage.check()
+        online = service.check_online(name) if args.online and storage is not None else None
+        if online:
+            offers[name] = list(online.offers)
         if not args.json:
             where = storage.describe() if storage else f"[{sec.title}] (no credentials here)"
             out.write(f"profile {name}: storage {where}, {cat.describe()}"
                       + (" — reachable, credentials accepted" if args.online else "") + "\n")
+            for line in online.offers if online else ():
+                out.write(f"  {cat.describe()}: {line}\n")
     for w in warnings:
         err.write(f"warning: {w}\n")
     if args.json:
         write_json(out, {"ok": True, "files": cfg.files, "profiles": profiles,
-                         "warnings": warnings})
+                         "warnings": warnings, **({"online": offers} if args.online else {})})
     else:
         out.write("Configuration OK (" + (", ".join(cfg.files) or "built-in defaults only")
                   + ").\n")

@@ -119,9 +119,10 @@ class LoginView(QWidget):
         for f in self._fields:
             if f.choices:
                 w = QComboBox()
-                w.addItems(list(f.choices))
-                if f.default:
-                    w.setCurrentText(f.default)
+                for choice in f.choices:  # shown by label (ICAT's friendly names), sent as is
+                    w.addItem(f.label_of(choice), choice)
+                if f.default in f.choices:
+                    w.setCurrentIndex(f.choices.index(f.default))
             else:
                 w = QLineEdit()
                 w.setText(f.default)
@@ -148,7 +149,7 @@ class LoginView(QWidget):
     def credentials(self) -> dict[str, str]:
         out = {}
         for name, w in self._inputs.items():
-            out[name] = w.currentText() if isinstance(w, QComboBox) else w.text()
+            out[name] = w.currentData() if isinstance(w, QComboBox) else w.text()
         return out
 
     @pyqtSlot()
