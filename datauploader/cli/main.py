@@ -31,6 +31,20 @@ def _wants_json(argv: list[str]) -> bool:
     return "--json" in options
 
 
+def loggable(argv: list[str]) -> list[str]:
+    """The command line as the log may show it: the values of --credential never."""
+    out, hide = [], False
+    for a in argv:
+        if hide:
+            a, hide = a.partition("=")[0] + "=…", False
+        elif a == "--credential":
+            hide = True
+        elif a.startswith("--credential="):
+            a = "--credential=" + a.split("=", 2)[1] + "=…"
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -70,7 +84,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
         service = Service.open(paths, args.config, env)
         level = service.config.effective_settings(getattr(args, "profile", None))["log_level"]
         configure_logging(paths, str(level), debug)
-        log.info("datauploader %s: %s", __version__, " ".join(argv))
+        log.info("datauploader %s: %s", __version__, " ".join(loggable(argv)))
         return COMMANDS[args.command](service, args, out, err)
     except KeyboardInterrupt:
         message = "Interrupted; the job can be resumed."

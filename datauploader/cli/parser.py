@@ -59,9 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only files matching (repeatable; '*.h5', 'scans/**/*.cbf')")
         sp.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="leave out files or folders matching (repeatable)")
-        sp.add_argument("--workers", type=int, help="files at the same time")
+        sp.add_argument("--links", choices=S.BY_NAME["links"].choices,
+                        help="symbolic links in the folders: follow those pointing inside the "
+                             "selection (inside, the default), all (follow), or none (skip)")
+        job_options(sp)
         sp.add_argument("--checksum", choices=S.BY_NAME["checksum"].choices)
-        sp.add_argument("--bwlimit", help="bandwidth limit, e.g. 10M or '08:00,10M 20:00,off'")
+
+    def job_options(sp):
+        sp.add_argument("--workers", type=int, help="files at the same time (kept for resume)")
+        sp.add_argument("--bwlimit", help="bandwidth limit, e.g. 10M or '08:00,10M 20:00,off' "
+                        "(kept for resume)")
 
     def sync_options(sp):
         g = sp.add_argument_group("sync mode")
@@ -103,11 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("job", nargs="?", type=int, help="show this job in detail")
     jobs.add_argument("--limit", type=int, default=50)
 
-    rs = sub.add_parser("resume", help="continue a job where it stopped", epilog=EPILOG)
+    rs = sub.add_parser("resume", help="continue a job where it stopped, with its own options "
+                        "unless given again", epilog=EPILOG)
     common(rs, profile=False)
     rs.add_argument("job", type=int)
+    job_options(rs)
     sync_options(rs)
     login_options(rs)
+
+    lo = sub.add_parser("leave-out", help="leave a job's failed files out of its dataset (the "
+                        "decision is recorded); 'resume' then completes the dataset without them",
+                        epilog=EPILOG)
+    common(lo, profile=False)
+    lo.add_argument("job", type=int)
+    which = lo.add_mutually_exclusive_group(required=True)
+    which.add_argument("names", nargs="*", default=[], metavar="NAME",
+                       help="failed files, by their name in the dataset ('jobs JOB' lists them)")
+    which.add_argument("--all-failed", action="store_true", help="every failed file of the job")
 
     lg = sub.add_parser("login", help="log in to the profile's catalogue (and remember it)")
     common(lg)

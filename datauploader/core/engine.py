@@ -198,6 +198,9 @@ class Engine:
             raise BusyError(f"Another job on this computer is uploading to the same dataset "
                             f"({job.prefix} on {job.storage}); wait for it to end, or use another "
                             "dataset name. Nothing was sent.")
+        s = self.settings
+        log.info("job %s runs with %d workers, bandwidth limit %s, checksum %s", job_id,
+                 s.workers, s.bandwidth_limit, s.checksum)
         run = _Run(self, job, controls, bus)
         run.source = source
         controls._listeners.append(lambda paused: bus.emit(JobPaused(job_id, paused)))

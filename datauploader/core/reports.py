@@ -30,14 +30,15 @@ def job_header(job: JobRecord, state: JobState | None = None) -> dict:
             "proposal": job.proposal, "dataset": job.dataset_name,
             "dataset_id": job.dataset_id, "created": iso_time(job.created),
             "finished": iso_time(job.finished), "files_total": job.files_total,
-            "bytes_total": job.bytes_total, "error": job.error}
+            "bytes_total": job.bytes_total, "options": dict(job.options), "error": job.error}
 
 
 def run_outcome(done: JobDone) -> dict:
     """What one run did (upload, resume, finish); its state and error are the job's now."""
     return {"state": done.state.value, "error": done.error, "files_ok": done.files_ok,
             "files_failed": done.files_failed, "bytes_done": done.bytes_done,
-            "bytes_sent": done.bytes_sent, "elapsed": round(done.elapsed, 3),
+            "bytes_sent": done.bytes_sent, "files_left_out": done.files_left_out,
+            "elapsed": round(done.elapsed, 3),
             "exit_code": int(done.exit_code)}
 
 

@@ -48,7 +48,7 @@ def test_one_job_document_for_upload_jobs_and_the_report(cli, data, home, tmp_pa
     up = cli("upload", "--json", "--proposal", "P", "--dataset", "D", data).json
     one = cli("jobs", "1", "--json").json
     (listed,) = cli("jobs", "--json").json
-    outcome = {"files_ok", "files_failed", "bytes_done", "bytes_sent", "elapsed", "exit_code"}
+    outcome = {"files_ok", "files_failed", "files_left_out", "bytes_done", "bytes_sent", "elapsed", "exit_code"}
     assert set(up) == set(one) | outcome
     assert set(listed) == set(one) - {"files"}
     assert {k: v for k, v in up.items() if k not in outcome} == one

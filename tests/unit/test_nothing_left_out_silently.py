@@ -65,25 +65,6 @@ def test_what_cannot_be_planned_fails_the_job_until_left_out(service, tmp_path):
     assert "left out" in events
 
 
-def test_a_vanished_folder_found_again_on_resume(service, tmp_path):
-    run = tmp_path / "run"
-    (run / "sub").mkdir(parents=True)
-    (run / "a").write_bytes(b"a")
-    (run / "sub" / "b").write_bytes(b"b")
-    d = DatasetDefinition(proposal="P", name="D", paths=[str(run)])
-    prepared = service.prepare(d, "local")
-    # the folder is unreadable at planning time (as if on a share that dropped)
-    from datauploader.core.planner import Unplanned
-    prepared.plan.files = [f for f in prepared.plan.files if "/sub/" not in f.relpath]
-    prepared.plan.unplanned.append(Unplanned(str(run / "sub"), "run/sub", "folder",
-                                             "The folder … cannot be read."))
-    job_id = service.create_job(d, "local", prepared)
-    assert service.journal.job(job_id).files_total == 2
-    done = service.run_job(job_id)
-    assert done.state == JobState.COMPLETED.value and done.files_ok == 2
-    assert sorted(t.relpath for t in service.journal.tasks(job_id)) == ["run/a", "run/sub/b"]
-
-
 @pytest.mark.parametrize("exclude", [[], ["*"]])
 def test_an_empty_selection_is_refused(service, tmp_path, exclude):
     run = tmp_path / "run"

@@ -4,8 +4,8 @@ the job document (core/reports.py): the header of each job, or one job with its 
 from __future__ import annotations
 
 from datauploader.cli.output import write_json
+from datauploader.core.models import FAILED_STATES
 from datauploader.errors import ExitCode
-from datauploader.states import TaskState
 from datauploader.units import human_bytes, local_time
 
 
@@ -45,6 +45,6 @@ def _show_job(service, args, out) -> int:
               + ", ".join(f"{n} {s}" for s, n in sorted(counts.files.items())) + "\n")
     if job.error:
         out.write(f"  error     {job.error}\n")
-    for t in journal.tasks(job.id, [TaskState.FAILED]):
+    for t in journal.tasks(job.id, FAILED_STATES):
         out.write(f"  FAILED  {t.relpath}: {t.error}\n")
     return ExitCode.OK

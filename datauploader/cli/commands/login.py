@@ -21,6 +21,11 @@ def log_in(service, profile, args, err, stdin=None, remember=False) -> str:
     if getattr(args, "username", None):
         creds["username"] = args.username
     fields = service.catalogue(profile).credential_fields()
+    for f in fields:
+        if f.secret and f.name in creds:
+            err.write(f"warning: --credential {f.name}=… can be read by other users of this "
+                      "computer in its process list; prefer --password-stdin or "
+                      f"DATAUPLOADER_{f.name.upper()}.\n")
     if getattr(args, "password_stdin", False):
         secret = stdin.readline().rstrip("\r\n")
         for f in fields:

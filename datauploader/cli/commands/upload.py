@@ -9,10 +9,10 @@ from datauploader.cli.commands.hostkeys import confirm_host_key
 from datauploader.cli.commands.login import log_in
 from datauploader.cli.output import write_json
 from datauploader.cli.runner import JobRunner
-from datauploader.core.models import DatasetDefinition, Mode
+from datauploader.core.models import FAILED_STATES, DatasetDefinition, Mode
 from datauploader.errors import ExitCode, InputError, UsageError
 from datauploader.events import JobDone
-from datauploader.states import JobState, TaskState
+from datauploader.states import JobState
 from datauploader.units import human_bytes, human_duration, human_rate
 
 FAILED_SHOWN = 20  # failed files listed at the end; the rest: 'datauploader jobs JOB'
@@ -28,10 +28,55 @@ def _meta(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _sync_overrides(args) -> dict:
-    return {"settle_time": getattr(args, "settle", None),
+def _overrides(args) -> dict:
+    """This run's settings from the command line (None: not given)."""
+    bwlimit = getattr(args, "bwlimit", None)
+    if bwlimit:
+        try:
+            S.BY_NAME["bandwidth_limit"].parse(bwlimit)
+        except ValueError as e:
+            raise InputError(f"--bwlimit: {e}.") from None
+    return {"workers": getattr(args, "workers", None), "bandwidth_limit": bwlimit,
+            "checksum": getattr(args, "checksum", None), "links": getattr(args, "links", None),
+            "settle_time": getattr(args, "settle", None),
             "sync_on_modified": getattr(args, "on_modified", None),
             "sync_observer": getattr(args, "observer", None)}
+
+
+def _report_plan(plan, err) -> None:
+    """Before anything moves: what will not go, and why."""
+    for w in plan.warnings:
+        err.write(f"warning: {w}\n")
+    for d in plan.links_not_followed:
+        err.write(f"notice: link not followed: {d.path} → {d.target} ({d.why})\n")
+    for u in plan.unplanned:
+        err.write(f"warning: {u.reason}\n")
+
+
+def _dry_run(prepared, args, out) -> int:
+    plan = prepared.plan
+    if args.json:
+        write_json(out, {
+            "files": [{"name": f.relpath, "local_path": f.path, "key": f.key, "size": f.size}
+                      for f in plan.files],
+            "total_bytes": plan.total_bytes, "storage": prepared.storage.describe(),
+            "links": [{"path": d.path, "target": d.target, "followed": d.followed,
+                       "why": d.why} for d in plan.links],
+            "unplanned": [{"name": u.relpath, "local_path": u.path, "kind": u.kind,
+                           "error": u.reason} for u in plan.unplanned],
+            "warnings": plan.warnings})
+        return ExitCode.OK
+    for f in plan.files:
+        out.write(f"{human_bytes(f.size):>10}  {f.relpath}  →  {f.key}\n")
+    for d in plan.links:
+        out.write(f"{'link':>10}  {d.path} → {d.target}: "
+                  f"{'followed' if d.followed else 'not followed'} ({d.why})\n")
+    for u in plan.unplanned:
+        out.write(f"{'CANNOT':>10}  {u.relpath}: {u.reason}\n")
+    out.write(f"{len(plan.files)} files, {human_bytes(plan.total_bytes)} to "
+              f"{prepared.storage.describe()}"
+              + (f"; {len(plan.unplanned)} cannot be read" if plan.unplanned else "") + "\n")
+    return ExitCode.OK
 
 
 def report_done(service, done: JobDone, args, out, err) -> int:
@@ -42,12 +87,15 @@ def report_done(service, done: JobDone, args, out, err) -> int:
         return done.exit_code
     if done.state is JobState.COMPLETED:
         job = service.journal.job(done.job_id)
-        speed = done.bytes_done / done.elapsed if done.elapsed > 0 else 0
-        out.write(f"Job {done.job_id} completed: {done.files_ok} files, "
-                  f"{human_bytes(done.bytes_done)} in {human_duration(done.elapsed)} "
+        # this run's own speed: what it put on the wire (a resume sends only what was missing)
+        speed = done.bytes_sent / done.elapsed if done.elapsed > 0 else 0
+        left = f", {done.files_left_out} left out" if done.files_left_out else ""
+        out.write(f"Job {done.job_id} completed: {done.files_ok} files{left}, "
+                  f"{human_bytes(done.bytes_done)}; this run sent "
+                  f"{human_bytes(done.bytes_sent)} in {human_duration(done.elapsed)} "
                   f"({human_rate(speed)}); dataset {job.dataset_id} registered and complete.\n")
         return done.exit_code
-    failed = service.journal.tasks(done.job_id, [TaskState.FAILED])
+    failed = service.journal.tasks(done.job_id, FAILED_STATES)
     for t in failed[:FAILED_SHOWN]:
         err.write(f"  {t.relpath}: {t.error}\n")
     if len(failed) > FAILED_SHOWN:
@@ -70,29 +118,12 @@ def cmd_upload(service, args, out, err, mode: Mode = Mode.BATCH) -> int:
         keywords=list(args.keyword), metadata=_meta(args.meta), include=list(args.include),
         exclude=list(args.exclude), mode=mode.value)
     profile = args.profile or service.config.default_profile
-    overrides = {"workers": args.workers, "checksum": args.checksum,
-                 "bandwidth_limit": args.bwlimit, **_sync_overrides(args)}
-    if args.bwlimit:
-        try:
-            S.BY_NAME["bandwidth_limit"].parse(args.bwlimit)
-        except ValueError as e:
-            raise InputError(f"--bwlimit: {e}.") from None
-    prepared = service.prepare(definition, profile)
+    overrides = _overrides(args)
+    prepared = service.prepare(definition, profile, overrides)
     plan = prepared.plan
-    for w in plan.warnings:
-        err.write(f"warning: {w}\n")
+    _report_plan(plan, err)
     if getattr(args, "dry_run", False):
-        if args.json:
-            write_json(out, {"files": [{"name": f.relpath, "local_path": f.path, "key": f.key,
-                                        "size": f.size} for f in plan.files],
-                             "total_bytes": plan.total_bytes,
-                             "storage": prepared.storage.describe(), "warnings": plan.warnings})
-        else:
-            for f in plan.files:
-                out.write(f"{human_bytes(f.size):>10}  {f.relpath}  →  {f.key}\n")
-            out.write(f"{len(plan.files)} files, {human_bytes(plan.total_bytes)} to "
-                      f"{prepared.storage.describe()}\n")
-        return ExitCode.OK
+        return _dry_run(prepared, args, out)
     log_in(service, profile, args, err)
     confirm_host_key(service, prepared.storage, err)  # an unknown SFTP server is asked about
     job_id = service.create_job(definition, profile, prepared,
@@ -156,6 +187,6 @@ def cmd_resume(service, args, out, err) -> int:
         c = service.journal.counts(job.id)
         err.write(f"Resuming job {job.id} ({state.value}): {c.files_done} of {job.files_total} "
                   "files already done\n")
-    done = JobRunner(service, err, args.json).run(job.id, _sync_overrides(args),
+    done = JobRunner(service, err, args.json).run(job.id, _overrides(args),
                                                   getattr(args, "finish_after_idle", None))
     return report_done(service, done, args, out, err)
