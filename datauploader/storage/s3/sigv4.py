@@ -49,11 +49,6 @@ def encode_query(params: dict[str, str] | None) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-def amz_date(now: float | None = None) -> str:
-    """``YYYYMMDDTHHMMSSZ`` for ``now`` (seconds since the epoch, default: the current time)."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-
-
 def _is_signed(name: str) -> bool:
     return (name.startswith("x-amz-") or name == "host" or name == "content-md5"
             or name == "content-type" or name == "if-none-match" or name == "if-match")
