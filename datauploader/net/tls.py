@@ -56,8 +56,8 @@ def failure(e: ssl.SSLError, server: str, where: str = CONFIGURATION) -> TLSErro
         code = e.verify_code
         if code in _WRONG_HOST:
             text = (f"The certificate of {server} could not be verified: it was issued for "
-                    f"another host name ({said}). Use the host name the certificate names in "
-                    f"the address in {where}.")
+                    f"another host name ({said}). In {where}, write the address with a host "
+                    "name the certificate names.")
         elif code in _EXPIRED:
             text = (f"The certificate of {server} could not be verified: it has expired or is "
                     f"not valid yet ({said}). Check this computer's date and time; if they are "

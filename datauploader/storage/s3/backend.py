@@ -401,7 +401,8 @@ class S3Storage(StorageBackend):
                                       composite)
 
     def _compare_existing(self, item: TransferItem, remote: RemoteObject, size: int,
-                          checksum: str, md5_hex: str | None, composite: str | None) -> UploadResult:
+                          checksum: str, md5_hex: str | None,
+                          composite: str | None) -> UploadResult:
         where = f"s3://{self.bucket}/{item.key}"
         if remote.size != size:
             raise other_content(where, f"{remote.size} bytes, the local file has {size}")

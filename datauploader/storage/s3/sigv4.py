@@ -77,7 +77,8 @@ class SigV4Signer:
         cache_key = (secret_key, datestamp)
         key = self._keys.get(cache_key)
         if key is None:
-            k = hmac.digest(("AWS4" + secret_key).encode("utf-8"), datestamp.encode("ascii"), "sha256")
+            k = hmac.digest(("AWS4" + secret_key).encode("utf-8"), datestamp.encode("ascii"),
+                            "sha256")
             k = hmac.digest(k, self.region.encode("utf-8"), "sha256")
             k = hmac.digest(k, self.service.encode("utf-8"), "sha256")
             key = hmac.digest(k, b"aws4_request", "sha256")
