@@ -157,11 +157,12 @@ class Connection:
             except OSError:
                 pass
 
-    def usable(self) -> bool:
-        """A connection exists and (if it was idle a while) the server has not closed it."""
+    def usable(self, max_idle: float = IDLE_CHECK) -> bool:
+        """A connection exists and (if it was idle more than ``max_idle`` seconds) the server
+        has not closed it."""
         if self.sock is None:
             return False
-        if time.monotonic() - self.last_used > IDLE_CHECK and peer_closed(self.sock):
+        if time.monotonic() - self.last_used > max_idle and peer_closed(self.sock):
             self.close()
             return False
         return True
@@ -503,16 +504,19 @@ class Pool:
         return unreachable(self.server, e, connecting, host or "", reason)
 
     def exchange(self, conn: Connection, send, method: str, *, resend=None, on_data=None,
-                 on_head=None, more: bool = False, chunk: int = SINK_CHUNK) -> Response:
+                 on_head=None, more: bool = False, chunk: int = SINK_CHUNK,
+                 max_idle: float = IDLE_CHECK) -> Response:
         """One request on ``conn``: ``send(conn)`` sends it, then its answer is read (see
         :meth:`Connection.read_response`). A kept-alive connection the server had closed
         fails before any answer: the request is sent once more on a fresh connection if
-        ``resend()`` says it may (None: always; a request whose body was streamed from a
-        file may not). Network failures are raised as UnreachableError (the original as its
-        cause), EarlyAnswer as it is; on any failure the connection is closed, so that a
-        half-sent request is never completed by the next one."""
+        ``resend()`` says it may (None: always). One that may not be sent twice (a body
+        streamed from a file, or partly reported) should check its connection first
+        (``max_idle=0``: whatever its idle time). Network failures are raised as
+        UnreachableError (the original as its cause), EarlyAnswer as it is; on any failure
+        the connection is closed, so that a half-sent request is never completed by the next
+        one."""
         for attempt in (0, 1):
-            reused = conn.usable()  # (checks an idle connection for a server-side close)
+            reused = conn.usable(max_idle)  # (an idle one: did the server close it?)
             if not reused:
                 self.connect(conn)
             try:

@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote_plus, urlsplit
 
 from datauploader import __version__
 from datauploader.net import tls
-from datauploader.net.http import EarlyAnswer, Pool, Response
+from datauploader.net.http import IDLE_CHECK, EarlyAnswer, Pool, Response
 from datauploader.storage.s3.credentials import Credentials
 from datauploader.storage.s3.errors import S3Error, error_for
 from datauploader.storage.s3.messages import (ObjectInfo, PutResult, add_metadata,
@@ -181,7 +181,7 @@ class S3Client(MultipartOperations):
         url = f"{path}?{query}" if query else path
         head = f"{method} {url} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
 
-        resend = None
+        resend, max_idle = None, IDLE_CHECK
         if n <= SMALL_BODY:
             def send(conn):
                 conn.send_head(head, body if n else None)
@@ -201,6 +201,7 @@ class S3Client(MultipartOperations):
 
             def resend():
                 return not reported
+            max_idle = 0  # (a body partly reported cannot be resent: see to the connection)
 
         sink = None
         if on_data is not None:
@@ -210,7 +211,7 @@ class S3Client(MultipartOperations):
         conn = self._pool.get(host)
         try:
             r = self._pool.exchange(conn, send, method, resend=resend, on_data=sink,
-                                    on_head=on_headers, chunk=chunk_size)
+                                    on_head=on_headers, chunk=chunk_size, max_idle=max_idle)
             if on_chunk is not None and n and n <= SMALL_BODY:
                 _call(on_chunk, n)
         except _CallbackError as e:

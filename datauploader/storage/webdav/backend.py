@@ -44,7 +44,7 @@ from datauploader.errors import (AuthError, CancelledError, ConfigError, FileCha
                                  VerificationError)
 from datauploader.names import RULES
 from datauploader.net import tls
-from datauploader.net.http import EarlyAnswer, Pool, Response
+from datauploader.net.http import IDLE_CHECK, EarlyAnswer, Pool, Response
 from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
@@ -215,16 +215,16 @@ class WebDAVStorage(Proofs, StorageBackend):
         if chunks is None:
             def send(conn):
                 conn.send_head(head, body, tail)
-            resend = None
+            resend, max_idle = None, IDLE_CHECK
         else:
             def send(conn):
                 conn.send_head(head)
                 conn.send_body(chunks, length)  # reading, hashing and ctx.sent happen in there
-            resend = _never
+            resend, max_idle = _never, 0  # never resent: see to the connection first
         conn = self._pool.get(self._host)
         try:
             resp = self._pool.exchange(conn, send, method, resend=resend, on_data=on_data,
-                                       more=bool(tail))
+                                       more=bool(tail), max_idle=max_idle)
         except EarlyAnswer as e:
             return e.response
         if tail and not resp.will_close:
