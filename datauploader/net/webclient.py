@@ -76,6 +76,9 @@ class WebClient:
                 **kw) -> requests.Response:
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         kw.setdefault("timeout", self.timeout)
+        # per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's
+        # verify, which would drop a configured ca_bundle
+        kw.setdefault("verify", self.session.verify)
         try:
             return self.session.request(method, url, **kw)
         except requests.exceptions.SSLError as e:
