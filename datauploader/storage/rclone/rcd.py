@@ -65,7 +65,6 @@ def find_rclone(configured: str = "", env=None) -> str:
                           "storage configuration.")
 
 
-
 class RcError(Exception):
     """An error answer from rcd."""
 

@@ -25,7 +25,7 @@ _ALGS = {"sha-256": "sha256", "sha256": "sha256", "md5": "md5", "sha": "sha1", "
 _BODY_METHODS = ("PUT", "POST", "MKCOL", "MOVE")
 
 #: one PROPFIND entry: (key relative to the base folder, is a folder, size, etag, checksums)
-Entry = tuple[str, bool, int, "str | None", dict]
+Entry = tuple[str, bool, int, str | None, dict]
 
 
 def parse_digest(value: str | None) -> dict[str, str]:
@@ -67,7 +67,6 @@ def strong_etag(value: str | None) -> str | None:
     if v.startswith("W/"):
         return None  # a weak ETag says nothing about the bytes
     return v.strip('"').lower()
-
 
 
 def request_head(method: str, path: str, fixed: str, headers: dict | None,
