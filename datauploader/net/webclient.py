@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from datauploader.errors import TransientError, UnreachableError, UserFacingError
+from datauploader.net import tls
 from datauploader.options import Option
 
 #: (connect, read) seconds; a read timeout this long still lets a slow server answer a big batch
@@ -71,12 +72,21 @@ class WebClient:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def request(self, method: str, path_or_url: str, *, secrets: tuple = (), **kw) -> requests.Response:
+    def request(self, method: str, path_or_url: str, *, secrets: tuple = (),
+                **kw) -> requests.Response:
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         kw.setdefault("timeout", self.timeout)
+        # per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's
+        # verify, which would drop a configured ca_bundle
+        kw.setdefault("verify", self.session.verify)
         try:
             return self.session.request(method, url, **kw)
         except requests.exceptions.SSLError as e:
+            found = tls.ssl_error_in(e)
+            if found is not None:  # worded as for the storage backends
+                err = tls.failure(found, f"{self.what} at {where(url)}", "the configuration")
+                err.details = redact(str(e), *secrets)
+                raise err from None
             raise UserFacingError(
                 f"The TLS certificate of {where(url)} could not be verified. If the facility uses "
                 "its own certificate authority, set 'ca_bundle' to its PEM file.",
@@ -109,7 +119,8 @@ def _refused(e: BaseException) -> bool:
         if "Connection refused" in text or "Name or service not known" in text or \
                 "nodename nor servname" in text or "getaddrinfo failed" in text:
             return True
-        e = e.__cause__ or e.__context__ or (e.args[0] if e.args and isinstance(e.args[0], BaseException) else None)
+        e = e.__cause__ or e.__context__ or \
+            (e.args[0] if e.args and isinstance(e.args[0], BaseException) else None)
     return False
 
 

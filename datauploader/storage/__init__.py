@@ -7,10 +7,10 @@ import importlib
 #: type name → "module:Class", imported only when used
 BACKENDS = {
     "filesystem": "datauploader.storage.filesystem:FilesystemStorage",
-    "s3": "datauploader.storage.s3:S3Storage",
-    "webdav": "datauploader.storage.webdav:WebDAVStorage",
+    "s3": "datauploader.storage.s3.backend:S3Storage",
+    "webdav": "datauploader.storage.webdav.backend:WebDAVStorage",
     "sftp": "datauploader.storage.sftp.backend:SFTPStorage",
-    "rclone": "datauploader.storage.rclone:RcloneStorage",
+    "rclone": "datauploader.storage.rclone.backend:RcloneStorage",
     "ids": "datauploader.storage.ids:IDSStorage",
 }
 

@@ -22,7 +22,8 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from datauploader.storage.s3_client import Credentials, S3Client
+from datauploader.storage.s3.client import S3Client
+from datauploader.storage.s3.credentials import Credentials
 from tests.servers.fault_proxy import Fault, FaultProxy
 from tests.servers.loopback import free_port, wait_until
 from tests.servers.rclone_sftp import rclone_sftp_server  # noqa: F401

@@ -30,8 +30,9 @@ from datauploader.core.retry import RetryPolicy
 from datauploader.errors import ExitCode, RemoteExistsError, UserFacingError
 from datauploader.events import BytesSent, RecordingSubscriber
 from datauploader.storage.base import TransferContext, TransferItem
-from datauploader.storage.rclone import (RcloneStorage, check_version, classify_rclone_error,
-                                         parse_remote_settings)
+from datauploader.storage.rclone.backend import RcloneStorage, parse_remote_settings
+from datauploader.storage.rclone.errors import classify_rclone_error
+from datauploader.storage.rclone.rcd import check_version
 from tests.integration.test_kill_and_resume import journal_rows, spawn, wait_for
 from tests.servers.loopback import wait_until
 from tests.servers.rclone_s3 import find_rclone, free_port

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import os
 import socketserver
 import threading
@@ -25,35 +24,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from datauploader.errors import (
-    AuthError,
-    CancelledError,
-    PermissionDeniedError,
-    StorageFullError,
-    TransientError,
-    UnreachableError,
-    UsageError,
-    UserFacingError,
-    classify,
-)
-from datauploader.storage.s3_client import (
-    ClockSkewError,
-    Credentials,
-    NoSuchBucket,
-    NoSuchKey,
-    NoSuchUpload,
-    PreconditionFailed,
-    S3AuthError,
-    S3ChecksumMismatch,
-    S3Client,
-    S3Error,
-    S3PermissionDenied,
-    S3StorageFull,
-    S3TransientError,
-    TLSCertificateError,
-    WrongRegion,
-)
-from datauploader.storage.fastio import peer_closed
+from datauploader.errors import (AuthError, CancelledError, PermissionDeniedError, StorageFullError,
+                                 TransientError, UnreachableError, UsageError, UserFacingError,
+                                 classify)
+from datauploader.net.http import Connection, peer_closed
+from datauploader.net.tls import TLSCertificateError
+from datauploader.storage.s3.client import S3Client
+from datauploader.storage.s3.credentials import Credentials
+from datauploader.storage.s3.errors import (ClockSkewError, NoSuchBucket, NoSuchKey, NoSuchUpload,
+                                            PreconditionFailed, S3AuthError, S3ChecksumMismatch,
+                                            S3Error, S3PermissionDenied, S3StorageFull,
+                                            S3TransientError, WrongRegion)
 from tests.servers.rclone_s3 import RcloneS3Server, free_port
 
 pytestmark = pytest.mark.integration
@@ -230,14 +211,19 @@ def test_get_object_callback_error_propagates_and_client_recovers(client, s3_buc
 
 def test_small_body_goes_in_one_send_large_in_256k_chunks(client, s3_bucket, monkeypatch):
     sends: list[int] = []
-    real_send = http.client.HTTPConnection.send
+    real_send_head, real_send = Connection.send_head, Connection.send
+
+    def counting_send_head(self, head, body=None, tail=b""):
+        sends.append(len(head) + (len(body) if body is not None else 0) + len(tail))
+        return real_send_head(self, head, body, tail)
 
     def counting_send(self, data):
         sends.append(len(data))
         return real_send(self, data)
 
     client.head_bucket(s3_bucket)  # connect first
-    monkeypatch.setattr(http.client.HTTPConnection, "send", counting_send)
+    monkeypatch.setattr(Connection, "send_head", counting_send_head)
+    monkeypatch.setattr(Connection, "send", counting_send)
 
     chunks: list[int] = []
     small = os.urandom(4096)
@@ -513,12 +499,12 @@ def test_unreachable_port():
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
     import datetime
+    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     d = tmp_path_factory.mktemp("tls")
     key = ec.generate_private_key(ec.SECP256R1())

@@ -15,8 +15,8 @@ from datauploader.core.planner import Planner
 from datauploader.core.retry import RetryPolicy
 from datauploader.events import BytesSent, FileDone, PartDone, RecordingSubscriber, Subscriber
 from datauploader.source import SourceReader
-from datauploader.storage.s3 import S3Storage
-from datauploader.storage.s3_client import Credentials
+from datauploader.storage.s3.backend import S3Storage
+from datauploader.storage.s3.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20

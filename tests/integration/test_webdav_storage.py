@@ -36,7 +36,8 @@ from datauploader.errors import ExitCode, RemoteExistsError
 from datauploader.events import BytesSent, FileRetrying, RecordingSubscriber
 from datauploader.source import SourceReader
 from datauploader.storage.base import TransferContext, TransferItem
-from datauploader.storage.webdav import WebDAVStorage, parse_digest, parse_oc_checksums
+from datauploader.storage.webdav.backend import WebDAVStorage
+from datauploader.storage.webdav.protocol import parse_digest, parse_oc_checksums
 from tests.integration.test_kill_and_resume import journal_rows, spawn, wait_for
 from tests.servers.loopback import wait_until
 from tests.servers.nginx_webdav import NginxWebDAVServer, nginx_binary, nginx_webdav  # noqa: F401

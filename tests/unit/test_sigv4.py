@@ -14,15 +14,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.utils import percent_encode
 
-from datauploader.storage import sigv4
-from datauploader.storage.s3_client import Credentials, S3Client
-from datauploader.storage.sigv4 import (
-    EMPTY_SHA256,
-    UNSIGNED_PAYLOAD,
-    SigV4Signer,
-    encode_path,
-    encode_query,
-)
+from datauploader.storage.s3 import sigv4
+from datauploader.storage.s3.client import S3Client
+from datauploader.storage.s3.credentials import Credentials
+from datauploader.storage.s3.sigv4 import (EMPTY_SHA256, UNSIGNED_PAYLOAD, SigV4Signer, encode_path,
+                                           encode_query)
 
 AK = "AKIDEXAMPLE"
 SK = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -49,11 +49,6 @@ def encode_query(params: dict[str, str] | None) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-def amz_date(now: float | None = None) -> str:
-    """``YYYYMMDDTHHMMSSZ`` for ``now`` (seconds since the epoch, default: the current time)."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-
-
 def _is_signed(name: str) -> bool:
     return (name.startswith("x-amz-") or name == "host" or name == "content-md5"
             or name == "content-type" or name == "if-none-match" or name == "if-match")
@@ -82,7 +77,8 @@ class SigV4Signer:
         cache_key = (secret_key, datestamp)
         key = self._keys.get(cache_key)
         if key is None:
-            k = hmac.digest(("AWS4" + secret_key).encode("utf-8"), datestamp.encode("ascii"), "sha256")
+            k = hmac.digest(("AWS4" + secret_key).encode("utf-8"), datestamp.encode("ascii"),
+                            "sha256")
             k = hmac.digest(k, self.region.encode("utf-8"), "sha256")
             k = hmac.digest(k, self.service.encode("utf-8"), "sha256")
             key = hmac.digest(k, b"aws4_request", "sha256")

@@ -39,7 +39,9 @@ from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
-from datauploader.storage.s3_client import Credentials, NoSuchUpload, PreconditionFailed, S3Client
+from datauploader.storage.s3.client import S3Client
+from datauploader.storage.s3.credentials import resolve_credentials
+from datauploader.storage.s3.errors import NoSuchUpload, PreconditionFailed
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +403,8 @@ class S3Storage(StorageBackend):
                                       composite)
 
     def _compare_existing(self, item: TransferItem, remote: RemoteObject, size: int,
-                          checksum: str, md5_hex: str | None, composite: str | None) -> UploadResult:
+                          checksum: str, md5_hex: str | None,
+                          composite: str | None) -> UploadResult:
         where = f"s3://{self.bucket}/{item.key}"
         if remote.size != size:
             raise other_content(where, f"{remote.size} bytes, the local file has {size}")
@@ -425,45 +428,3 @@ class S3Storage(StorageBackend):
 
 class _Restart(Exception):
     """The parts on the server do not match the file any more: start the upload afresh."""
-
-
-def resolve_credentials(endpoint: str, slot: SecretSlot | None, aws_profile: str, env, secrets,
-                        section: str):
-    """A callable giving Credentials, from (in order): the keyring (``slot``: for a configured
-    access key id), the AWS environment variables, an AWS shared-credentials profile. No secret
-    is ever read from our configuration."""
-    if slot is not None:
-        access_key_id = slot.user
-        secret = secrets.get(slot.service, access_key_id)
-        if secret is None and env.get("AWS_SECRET_ACCESS_KEY") and \
-                env.get("AWS_ACCESS_KEY_ID", access_key_id) == access_key_id:
-            secret = env["AWS_SECRET_ACCESS_KEY"]
-        if secret is None:
-            raise AuthError(
-                f"No secret is stored for access key {access_key_id} at {endpoint}. Store it with "
-                f"'datauploader credentials set {section}', or set AWS_SECRET_ACCESS_KEY.")
-        creds = Credentials(access_key_id, secret, env.get("AWS_SESSION_TOKEN") or None)
-        return lambda: creds
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY") and not aws_profile:
-        creds = Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
-                            env.get("AWS_SESSION_TOKEN") or None)
-        return lambda: creds
-    profile = aws_profile or env.get("AWS_PROFILE") or None
-    try:
-        import botocore.session
-
-        session = botocore.session.Session(profile=profile)
-        found = session.get_credentials()
-    except Exception as e:  # noqa: BLE001 - botocore.exceptions.ProfileNotFound and friends
-        raise AuthError(f"The AWS profile '{profile}' cannot be used: {e}.") from e
-    if found is None:
-        raise AuthError(
-            f"No S3 credentials for {endpoint}: set access_key_id in [storage:{section}] and "
-            f"store its secret with 'datauploader credentials set {section}', or set "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name an AWS profile.")
-
-    def frozen():
-        f = found.get_frozen_credentials()
-        return Credentials(f.access_key, f.secret_key, f.token)
-
-    return frozen

@@ -2,12 +2,8 @@
 cloud drives…), driven through rclone's remote-control API, never by reading its
 human-readable output.
 
-* **The process.** One ``rclone rcd`` per storage, started on first use on a random loopback
-  port with a random user and password (in its environment, not on its command line, where
-  other local users could read them), its version checked (``core/version``, at least
-  1.60). On close: ``core/quit``, then SIGTERM, a bounded wait, then kill. On Linux it also
-  gets SIGTERM if we die (``PR_SET_PDEATHSIG``, tied to a thread that lives as long as it),
-  so a killed upload leaves no rclone behind.
+* **The process.** One ``rclone rcd`` per storage, started on first use and stopped on close
+  (:mod:`~datauploader.storage.rclone.rcd`); a killed upload leaves no rclone behind.
 * **A file.** ``operations/copyfile`` from the local file (rclone reads it itself) while we
   read it once for our checksum and for the hash the remote can state. Large files run as
   ``_async`` jobs: ``core/stats`` bytes of the file's stats group are fed to ``ctx.sent``
@@ -33,23 +29,14 @@ human-readable output.
   as ``RCLONE_CONFIG_<NAME>_<KEY>``; secrets are refused there: give them as such variables
   in the environment, or use the rclone.conf).
 * **Errors.** rclone's rc answers carry only a message, so it is sorted into our error
-  classes by a few well-known phrases, in one function (``classify_rclone_error``).
+  classes by a few well-known phrases (:mod:`~datauploader.storage.rclone.errors`).
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
-import json
 import logging
 import os
-import secrets as _secrets
 import shlex
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -57,60 +44,25 @@ from urllib.parse import quote
 
 from datauploader import proofs
 from datauploader.checksums import HashingSink, new_hasher
-from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
-                                 FileError, PermissionDeniedError, RemoteExistsError,
-                                 StorageFullError, TransientError, UnreachableError,
-                                 UserFacingError, VerificationError)
+from datauploader.errors import (CancelledError, ConfigError, FileError, RemoteExistsError,
+                                 TransientError, UnreachableError, VerificationError)
 from datauploader.names import RULES
 from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
+from datauploader.storage.rclone.errors import rclone_error
+from datauploader.storage.rclone.rcd import Rcd, RcError, find_rclone
 from datauploader.storage.tempnames import is_temp, temp_name
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
-MIN_VERSION = (1, 60, 0)
 ASYNC_FROM = 8 * MiB  # smaller files: one synchronous copyfile call
 POLL = 0.2  # seconds between progress polls of a running copy
 STOP_WAIT = 10.0  # seconds a stopped job gets to wind down
 COMPARABLE = ("md5", "sha1", "sha256", "crc32")  # rclone hashes we can compute too
 SECRET_HINTS = ("pass", "secret", "token", "key_pem", "private_key", "client_key")
-
-
-def check_version(info: dict, binary: str) -> tuple[int, ...]:
-    """The version from ``core/version``; raise a plain error if it is too old."""
-    parts = tuple(int(x) for x in (info.get("decomposed") or [0, 0, 0])[:3])
-    if parts < MIN_VERSION:
-        raise UserFacingError(
-            f"The rclone at {binary} is version {info.get('version', '?')}; DataUploader needs "
-            f"rclone {'.'.join(map(str, MIN_VERSION[:2]))} or later. Install a newer rclone "
-            "(https://rclone.org/install/) or point rclone_path at one.")
-    return parts
-
-
-def find_rclone(configured: str = "", env=None) -> str:
-    """The configured binary, else the one shipped next to our interpreter (the installer's
-    or the venv's), else the one on PATH."""
-    exe = "rclone.exe" if os.name == "nt" else "rclone"
-    if configured:
-        path = os.path.expanduser(configured)
-        if os.path.isdir(path):
-            path = os.path.join(path, exe)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-        raise UserFacingError(f"rclone_path points to {configured}, which is not an rclone "
-                              "program; fix rclone_path in the storage configuration.")
-    beside = os.path.join(os.path.dirname(sys.executable), exe)
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which(exe, path=(env or os.environ).get("PATH"))
-    if found:
-        return found
-    raise UserFacingError("rclone was not found (neither next to DataUploader nor on the PATH). "
-                          "Install it (https://rclone.org/install/) or set rclone_path in the "
-                          "storage configuration.")
 
 
 def parse_remote_settings(text: str, section: str) -> dict[str, str]:
@@ -135,212 +87,6 @@ def parse_remote_settings(text: str, section: str) -> dict[str, str]:
                 section=f"storage:{section}", key="remote_settings")
         out[key] = value
     return out
-
-
-_PHRASES = (  # (error class, phrases in lower case) — first match wins
-    ("changed", ("source file is being updated", "can't copy - source file is being updated")),
-    ("exists", ("immutable file modified",)),
-    ("hostkey", ("knownhosts", "host key")),
-    ("full", ("no space left", "quota", "insufficient storage", "507 ")),
-    ("config", ("couldn't decrypt", "unable to decrypt", "config file is encrypted",
-                "didn't find section in config", "failed to create file system")),
-    ("auth", ("401", "unauthorized", "unable to authenticate", "authentication failed",
-              "invalidaccesskeyid", "signaturedoesnotmatch", "invalid_grant",
-              "token expired", "login failed")),
-    ("denied", ("403", "forbidden", "permission denied", "access denied", "accessdenied")),
-    ("unreachable", ("connection refused", "no such host", "i/o timeout", "network is unreachable",
-                     "no route to host", "connection reset", "broken pipe", "tls handshake timeout",
-                     "context deadline exceeded", "eof")),
-)
-
-
-def classify_rclone_error(message: str) -> str:
-    """One of changed, exists, hostkey, full, config, auth, denied, unreachable, other."""
-    m = (message or "").lower()
-    for kind, phrases in _PHRASES:
-        if any(p in m for p in phrases):
-            if kind == "config" and "failed to create file system" in m:
-                # wraps the real reason: look again without it
-                inner = classify_rclone_error(m.replace("failed to create file system", ""))
-                return inner if inner != "other" else "config"
-            return kind
-    return "other"
-
-
-class RcError(Exception):
-    """An error answer from rcd."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _Rcd:
-    """One ``rclone rcd`` child process and HTTP calls to it."""
-
-    def __init__(self, binary: str, args: list[str], env: dict, log_file: str | None,
-                 start_timeout: float = 30.0):
-        self.binary = binary
-        self.args = args
-        self.env = env
-        self.log_file = log_file
-        self.start_timeout = start_timeout
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-        self._auth = ""
-        self._local = threading.local()
-        self.version: tuple[int, ...] = ()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _spawn(self, cmd: list[str], env: dict) -> subprocess.Popen:
-        """Start rcd from a thread that lives as long as it (PDEATHSIG is per thread)."""
-        box: dict = {}
-        ready = threading.Event()
-        preexec = None
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-                prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
-
-                def preexec():
-                    prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-            except (OSError, AttributeError):
-                preexec = None
-        log_target = subprocess.DEVNULL
-        if self.log_file:
-            os.makedirs(os.path.dirname(self.log_file), exist_ok=True)
-            log_target = open(self.log_file, "ab")
-
-        def run():
-            try:
-                box["proc"] = subprocess.Popen(
-                    cmd, env=env, stdin=subprocess.DEVNULL, stdout=log_target,
-                    stderr=log_target, preexec_fn=preexec,
-                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-            except OSError as e:
-                box["error"] = e
-                ready.set()
-                return
-            finally:
-                if log_target is not subprocess.DEVNULL:
-                    log_target.close()
-            ready.set()
-            box["proc"].wait()
-
-        threading.Thread(target=run, name="rclone-rcd", daemon=True).start()
-        ready.wait()
-        if "error" in box:
-            raise UserFacingError(f"rclone ({self.binary}) could not be started: "
-                                  f"{box['error']}.") from box["error"]
-        return box["proc"]
-
-    def start(self) -> None:
-        user, password = "du", _secrets.token_urlsafe(24)
-        self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        env = dict(self.env, RCLONE_RC_USER=user, RCLONE_RC_PASS=password)
-        for _ in range(3):
-            with socket.socket() as s:  # a port that was free a moment ago
-                s.bind(("127.0.0.1", 0))
-                self.port = s.getsockname()[1]
-            cmd = [self.binary, "rcd", "--rc-addr", f"127.0.0.1:{self.port}", *self.args]
-            self.proc = self._spawn(cmd, env)
-            self._local = threading.local()
-            deadline = time.monotonic() + self.start_timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    info = self.call("core/version", {}, timeout=5)
-                except (OSError, http.client.HTTPException, RcError):
-                    time.sleep(0.05)  # polling until it listens
-                    continue
-                self.version = check_version(info, self.binary)
-                return
-            self.stop()
-        raise UserFacingError(f"rclone ({self.binary}) did not start its remote control"
-                              + (f"; see {self.log_file}" if self.log_file else "") + ".")
-
-    def _conn(self, timeout: float) -> http.client.HTTPConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.port != self.port:
-            conn = self._local.conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                                 timeout=timeout)
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        return conn
-
-    def call(self, method: str, params: dict, timeout: float = 600) -> dict:
-        body = json.dumps(params).encode()
-        for attempt in (0, 1):
-            conn = self._conn(timeout)
-            try:
-                conn.request("POST", "/" + method, body,
-                             {"Authorization": self._auth, "Content-Type": "application/json"})
-                resp = conn.getresponse()
-                data = resp.read()
-                break
-            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
-                conn.close()
-                if attempt:
-                    raise
-            except BaseException:
-                conn.close()
-                raise
-        try:
-            out = json.loads(data or b"{}")
-        except ValueError:
-            out = {"error": data[:200].decode("utf-8", "replace")}
-        if resp.status != 200:
-            raise RcError(resp.status, str(out.get("error") or f"HTTP {resp.status}"))
-        return out
-
-    def get(self, path: str, on_data, timeout: float = 600) -> int:
-        """GET a file served by rcd (--rc-serve); returns the HTTP status."""
-        conn = self._conn(timeout)
-        try:
-            conn.request("GET", path, headers={"Authorization": self._auth})
-            resp = conn.getresponse()
-            if resp.status != 200:
-                resp.read()
-                return resp.status
-            buf = bytearray(MiB)
-            mv = memoryview(buf)
-            while True:
-                n = resp.readinto(mv)
-                if not n:
-                    return 200
-                on_data(mv[:n])
-        except BaseException:
-            conn.close()
-            raise
-
-    def stop(self, polite: bool = True) -> None:
-        """core/quit, then SIGTERM, a bounded wait, then kill."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if polite and proc.poll() is None:
-            try:
-                self.proc = proc
-                self.call("core/quit", {}, timeout=2)
-            except Exception:  # noqa: BLE001 - it may already be gone
-                pass
-            finally:
-                self.proc = None
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                pass
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
 
 
 class RcloneStorage(StorageBackend):
@@ -405,7 +151,7 @@ class RcloneStorage(StorageBackend):
         except ValueError as e:
             raise ConfigError(f"the flags cannot be split into words ({e}).",
                               section=f"storage:{section}", key="rclone_flags") from None
-        self._rcd_proc = _Rcd(self.binary, args, run_env, log_file)
+        self._rcd_proc = Rcd(self.binary, args, run_env, log_file)
         self._lock = threading.Lock()
         self._bw_lock = threading.Lock()
         self._bw: tuple = (None, None)  # (rcd process, the limit it was given)
@@ -433,7 +179,7 @@ class RcloneStorage(StorageBackend):
                    config_password=password)
 
     # -- the rcd process --------------------------------------------------------------------
-    def _rcd(self) -> _Rcd:
+    def _rcd(self) -> Rcd:
         with self._lock:
             if not self._rcd_proc.alive:
                 if self._rcd_proc.proc is not None:
@@ -451,44 +197,16 @@ class RcloneStorage(StorageBackend):
             if not_found_ok and e.status == 404:
                 return None
             raise self._error(e.message, doing) from None
-        except (OSError, http.client.HTTPException) as e:
+        except UnreachableError as e:
+            raw = e.__cause__ or e  # (what the connection said)
             if not rcd.alive:
                 raise TransientError(f"rclone stopped while {doing}; it will be restarted and "
-                                     "the file retried.", details=str(e)) from e
-            raise TransientError(f"rclone did not answer while {doing} ({e}); it will be "
-                                 "retried.", details=str(e)) from e
+                                     "the file retried.", details=str(raw)) from raw
+            raise TransientError(f"rclone did not answer while {doing} ({raw}); it will be "
+                                 "retried.", details=str(raw)) from raw
 
     def _error(self, message: str, doing: str) -> Exception:
-        kind = classify_rclone_error(message)
-        where = f"the rclone remote {self.remote}"
-        said = message.strip()
-        if kind == "changed":
-            return FileChangedError(f"The file changed while rclone was {doing}: it is probably "
-                                    "still being written. Resume the job once it is complete.",
-                                    details=said)
-        if kind == "exists":
-            return RemoteExistsError(f"{doing.capitalize()}: the file exists on {where} with "
-                                     "other content; it was not overwritten.", details=said)
-        if kind == "hostkey":
-            return AuthError(f"rclone refused the SSH host key of {where} ({said}). Check the "
-                             "remote's known_hosts_file with your facility.", details=said)
-        if kind == "full":
-            return StorageFullError(f"{where} has no space left (or the quota is used up) "
-                                    f"while {doing}.", details=said)
-        if kind == "config":
-            return UserFacingError(
-                f"rclone cannot use the remote {self.remote} ({said}). Check the remote's name "
-                "and rclone_config; an encrypted rclone.conf needs its password ('datauploader "
-                f"credentials set {self.storage_name}' or RCLONE_CONFIG_PASS).", details=said)
-        if kind == "auth":
-            return AuthError(f"{where} refused rclone's credentials ({said}). Check the "
-                             "remote's settings and secrets.", details=said)
-        if kind == "denied":
-            return PermissionDeniedError(f"{where} denied {doing} ({said}).", details=said)
-        if kind == "unreachable":
-            return UnreachableError(f"rclone cannot reach {where} ({said}); the job can be "
-                                    "resumed.", details=said)
-        return TransientError(f"rclone failed while {doing} on {where}: {said}", details=said)
+        return rclone_error(message, doing, self.remote, self.storage_name)
 
     def close(self) -> None:
         with self._lock:
@@ -515,9 +233,10 @@ class RcloneStorage(StorageBackend):
         rcd = self._rcd()
         try:
             status = rcd.get(self._served_path(key), take)
-        except (OSError, http.client.HTTPException) as e:
-            raise TransientError(f"Reading {key} back through rclone failed ({e}); it will be "
-                                 "retried.") from e
+        except UnreachableError as e:
+            raw = e.__cause__ or e
+            raise TransientError(f"Reading {key} back through rclone failed ({raw}); it will be "
+                                 "retried.") from raw
         if status != 200:
             raise FileError(f"rclone could not read {key} back from {self.remote} "
                             f"(HTTP {status}).")
