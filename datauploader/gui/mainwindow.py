@@ -13,9 +13,9 @@ from PyQt5.QtWidgets import (QAction, QFrame, QHBoxLayout, QLabel, QListWidget, 
 
 from datauploader import __version__
 from datauploader.errors import AuthError, ExitCode, describe
+from datauploader.gui.background_calls import Calls
 from datauploader.gui.controller import JobController
 from datauploader.gui.dialogs.settings import SettingsDialog
-from datauploader.gui.tasks import Calls
 from datauploader.gui.views.dataset import DatasetView
 from datauploader.gui.views.history import HistoryView
 from datauploader.gui.views.login import LoginView

@@ -5,7 +5,7 @@ from PyQt5.QtCore import QSortFilterProxyModel, Qt
 from PyQt5.QtGui import QStandardItemModel
 
 from datauploader.core.progress import FileRow
-from datauploader.gui.models import STATUS_ROLE, FileTableModel
+from datauploader.gui.table_models import STATUS_ROLE, FileTableModel
 from datauploader.gui.views.progress import ProgressView, _StatusFilter
 
 # Qt calls these for every cell, row count and repaint; a Python override would make each

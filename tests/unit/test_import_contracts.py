@@ -15,3 +15,17 @@ def test_import_contracts_are_kept():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 broken" in r.stdout
 
+
+
+def test_no_product_module_is_over_600_lines():
+    """Small modules with one job each: a reader finds things from the file names alone."""
+    big = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "datauploader")):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as f:
+                    lines = sum(1 for _ in f)
+                if lines > 600:
+                    big.append(f"{os.path.relpath(path, ROOT)} ({lines} lines)")
+    assert not big, "split these modules: " + ", ".join(big)

@@ -15,8 +15,8 @@ from PyQt5.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QComple
 from datauploader.core.models import DatasetDefinition, Mode
 from datauploader.core.templates import Templates
 from datauploader.errors import describe
-from datauploader.gui.models import PlanPreviewModel
-from datauploader.gui.tasks import Calls
+from datauploader.gui.background_calls import Calls
+from datauploader.gui.table_models import PlanPreviewModel
 from datauploader.units import human_bytes
 
 

@@ -10,8 +10,8 @@ from PyQt5.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPla
                              QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from datauploader.errors import describe
-from datauploader.gui.models import HistoryTableModel
-from datauploader.gui.tasks import Calls
+from datauploader.gui.background_calls import Calls
+from datauploader.gui.table_models import HistoryTableModel
 from datauploader.states import JobState, TaskState
 from datauploader.units import human_bytes, local_time
 

@@ -8,7 +8,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLa
                              QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from datauploader.errors import UnknownHostKeyError, describe
-from datauploader.gui.tasks import Calls
+from datauploader.gui.background_calls import Calls
 
 
 class LoginView(QWidget):

@@ -8,7 +8,7 @@ from PyQt5.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel
                              QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from datauploader.core.progress import JobSnapshot
-from datauploader.gui.models import STATUS_ROLE, FileTableModel
+from datauploader.gui.table_models import STATUS_ROLE, FileTableModel
 from datauploader.states import FileStatus, JobState, WatchMethod, WatchState
 from datauploader.units import human_bytes, human_duration, human_rate
 
