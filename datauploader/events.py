@@ -135,6 +135,18 @@ class JobPaused:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSilent:
+    """Transfers are under way but nothing has moved for ``seconds`` (a hung or drip-feeding
+    server, a dead network): said once, and again with ``restored`` when bytes move again."""
+
+    job_id: int
+    server: str  # the storage, as it describes itself
+    since: float  # wall clock of the last progress
+    seconds: float
+    restored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TasksAdded:
     """Sync mode: files that became complete were added to the running job."""
 
@@ -199,6 +211,7 @@ _METHOD = {
     FilesRegistered: "on_files_registered",
     DatasetFinalized: "on_dataset_finalized",
     JobPaused: "on_job_paused",
+    ServerSilent: "on_server_silent",
     TasksAdded: "on_tasks_added",
     SyncStatus: "on_sync_status",
     JobDone: "on_job_done",
@@ -220,6 +233,7 @@ class Subscriber:
     def on_files_registered(self, event: FilesRegistered, **kw) -> None: ...
     def on_dataset_finalized(self, event: DatasetFinalized, **kw) -> None: ...
     def on_job_paused(self, event: JobPaused, **kw) -> None: ...
+    def on_server_silent(self, event: ServerSilent, **kw) -> None: ...
     def on_tasks_added(self, event: TasksAdded, **kw) -> None: ...
     def on_sync_status(self, event: SyncStatus, **kw) -> None: ...
     def on_job_done(self, event: JobDone, **kw) -> None: ...

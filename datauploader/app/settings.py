@@ -74,6 +74,9 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1, maximum=100),
     Setting("retry_max_delay", "float", 60.0, "longest wait between two tries, in seconds",
             minimum=0.1, maximum=3600),
+    Setting("stall_notice", "float", 30.0,
+            "seconds without any progress of a transfer before the operator is told that the "
+            "server is not answering (and again when it answers)", minimum=1, maximum=3600),
     Setting("links", "choice", "inside",
             "symbolic links in the selected folders: follow those that point inside the "
             "selection (inside), every one (follow), or none (skip); links not followed are "

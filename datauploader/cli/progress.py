@@ -1,6 +1,8 @@
 """Terminal progress: one line redrawn from ``core.progress`` snapshots (the same ones the
 window shows), and above it, line by line, what the snapshot's messages say (retries,
-failures, what the watcher sees). Used only when standard error is a terminal."""
+failures, a silent server, what the watcher sees). When standard error is not a terminal (a
+log, a pipe, a scheduler), or with --json, only the lines that need attention are written
+(retries, failures, a silent server): never the redrawn one."""
 
 from __future__ import annotations
 
@@ -13,17 +15,18 @@ from datauploader.units import human_bytes, human_duration, human_rate
 class TerminalProgress:
     """Drawn from one thread (the command's main thread, between waits for the job)."""
 
-    def __init__(self, stream, wall_clock=time.time):
+    def __init__(self, stream, wall_clock=time.time, redraw: bool = True):
         self.stream = stream
+        self.redraw = redraw  # False: messages only (not a terminal)
         self.wall_clock = wall_clock  # for "last file … ago" (SyncStatus keeps wall time)
         self._width = 0
 
     def render(self, s: JobSnapshot) -> None:
-        for text in s.messages:
+        for text in s.messages if self.redraw else s.warnings:
             if s.finished and text == s.error:
                 continue  # the command's last line says it
             self.note(text)
-        if s.started:
+        if s.started and self.redraw:
             self._draw(self.line(s))
 
     def finish(self, s: JobSnapshot) -> None:
@@ -40,6 +43,10 @@ class TerminalProgress:
 
     def note(self, text: str) -> None:
         """A line of its own above the progress line."""
+        if not self.redraw:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            return
         self.stream.write("\r" + " " * self._width + "\r" + text + "\n")
         self.stream.flush()
         self._width = 0

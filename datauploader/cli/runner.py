@@ -18,7 +18,8 @@ def is_terminal(stream) -> bool:
 
 
 class JobRunner:
-    """``quiet``: no progress display and no notices (``--json``)."""
+    """``quiet`` (``--json``): no progress line and no informational lines, only the lines
+    that need attention (retries, failures, a silent server), as when stderr is a pipe."""
 
     def __init__(self, service, stderr: TextIO, quiet: bool, interval: float = 0.2):
         self.service = service
@@ -32,15 +33,14 @@ class JobRunner:
         if warning:
             self.stderr.write(f"warning: {warning}\n")
         controls = JobControls()
-        tracker = display = None
-        if not self.quiet and is_terminal(self.stderr):
-            tracker, display = ProgressTracker(), TerminalProgress(self.stderr)
+        tracker = ProgressTracker()
+        display = TerminalProgress(self.stderr,
+                                   redraw=not self.quiet and is_terminal(self.stderr))
         result: dict = {}
 
         def target():
             try:
-                result["done"] = self.service.run_job(job_id, [tracker] if tracker else [],
-                                                      controls, overrides,
+                result["done"] = self.service.run_job(job_id, [tracker], controls, overrides,
                                                       finish_after_idle=finish_after_idle)
             except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
                 result["error"] = e
@@ -49,12 +49,8 @@ class JobRunner:
             if controls.cancelled:  # a second Ctrl-C: the user really means it
                 raise KeyboardInterrupt
             if not self.quiet:
-                text = ("Cancelling; finishing the current step (press Ctrl-C again to quit "
-                        "at once)…")
-                if display is not None:
-                    display.note(text)
-                else:
-                    self.stderr.write(f"\n{text}\n")
+                display.note("Cancelling; finishing the current step (press Ctrl-C again to "
+                             "quit at once)…")
             controls.cancel()
 
         thread = threading.Thread(target=target, name=f"job-{job_id}")
@@ -66,16 +62,15 @@ class JobRunner:
             thread.start()
             while thread.is_alive():
                 thread.join(self.interval)
-                if display is not None and thread.is_alive():
+                if thread.is_alive():
                     display.render(tracker.snapshot())
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if display is not None:
-            if "done" in result:
-                display.finish(tracker.snapshot())
-            else:
-                display.close()
+        if "done" in result:
+            display.finish(tracker.snapshot())
+        else:
+            display.close()
         if "error" in result:
             raise result["error"]
         return result["done"]

@@ -16,10 +16,23 @@ class JobControls:
         self._running = threading.Event()
         self._running.set()
         self._listeners: list = []
+        self._on_cancel: list = []
+
+    def on_cancel(self, fn) -> None:
+        """Call ``fn()`` (from the cancelling thread) when the job is cancelled: the engine
+        interrupts transfers blocked on a silent server."""
+        self._on_cancel.append(fn)
+        if self.cancelled:
+            fn()
 
     def cancel(self) -> None:
         self.cancel_event.set()
         self._running.set()  # wake paused workers so that they see the cancel
+        for fn in list(self._on_cancel):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - cancelling must never fail
+                pass
 
     def finish(self) -> None:
         """Sync mode: a last scan, upload what remains, finalize the dataset."""

@@ -36,6 +36,7 @@ from datauploader.core.records import JobRecord, TaskRecord
 from datauploader.core.registrar import Registrar, Stored, replaced, replaced_message
 from datauploader.core.retry import RetryPolicy
 from datauploader.core.throttle import Throttle
+from datauploader.core.watchdog import Watchdog
 from datauploader.errors import (AuthError, BusyError, CancelledError, CatalogueError, ExitCode,
                                  InputError, Reaction, UnreachableError, UserFacingError, classify,
                                  describe)
@@ -50,6 +51,10 @@ from datauploader.storage.base import (StorageBackend, TransferContext, Transfer
 log = logging.getLogger(__name__)
 
 
+#: seconds a cancelled job's transfers may take to finish before they are interrupted
+CANCEL_GRACE = 2.0
+
+
 @dataclass
 class EngineSettings:
     workers: int = 8
@@ -58,6 +63,7 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     register_batch: int = 500
     register_interval: float = 2.0
+    silent_after: float = 30.0  # seconds without progress before the operator hears of it
 
     @classmethod
     def from_settings(cls, values: dict) -> "EngineSettings":
@@ -65,7 +71,8 @@ class EngineSettings:
                    bandwidth_limit=str(values["bandwidth_limit"]),
                    retry=RetryPolicy(attempts=int(values["retries"]),
                                      max_delay=float(values["retry_max_delay"])),
-                   register_batch=int(values["register_batch"]))
+                   register_batch=int(values["register_batch"]),
+                   silent_after=float(values["stall_notice"]))
 
 
 #: task states that need nothing more: registered, or left out by the operator
@@ -96,6 +103,7 @@ class _FileContext(TransferContext):
         if nbytes:
             with run._err_lock:
                 run.bytes_sent += nbytes
+            run.watchdog.progress()
             run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
 
     def bandwidth_limit(self) -> float | None:
@@ -143,6 +151,8 @@ class _Run:
         self._err_lock = threading.Lock()
         self.existing: dict = {}
         self.registrar: Registrar | None = None
+        self.watchdog = Watchdog(job.id, bus.emit, lambda: controls.paused,
+                                 self.settings.silent_after)
         self.source = None
         self.failed = 0
         self.bytes_sent = 0
@@ -174,6 +184,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.clock = clock or Clock()
         self.subscribers = list(subscribers)
+        self._storage_name = storage.describe()
         self.lock_dir = lock_dir or os.path.join(os.path.dirname(os.path.abspath(journal.path)),
                                                  "locks")
 
@@ -203,7 +214,13 @@ class Engine:
                  s.workers, s.bandwidth_limit, s.checksum)
         run = _Run(self, job, controls, bus)
         run.source = source
+        run.watchdog.start()
         controls._listeners.append(lambda paused: bus.emit(JobPaused(job_id, paused)))
+        # a cancel (Ctrl-C, SIGTERM, the window closing) lets the transfers under way finish
+        # for a moment, but never waits for a silent server
+        grace = threading.Timer(CANCEL_GRACE, self.storage.interrupt)
+        grace.daemon = True
+        controls.on_cancel(grace.start)
         started = self.clock.monotonic()
         try:
             counts = self.journal.counts(job_id)
@@ -223,6 +240,8 @@ class Engine:
             bus.emit(done)
             return done
         finally:
+            grace.cancel()
+            run.watchdog.stop()
             controls._listeners.clear()
             target.release()
             lock.release()
@@ -263,18 +282,23 @@ class Engine:
         counts = self.journal.counts(run.job.id)
         total = sum(counts.files.values())
         if _complete(counts.files, total):
-            self._with_retries(run, lambda: self.catalogue.finalize_dataset(dataset.id))
+            self._with_retries(run, lambda: self.catalogue.finalize_dataset(dataset.id),
+                               self.catalogue.describe())
             run.bus.emit(DatasetFinalized(run.job.id, dataset.id))
 
-    def _with_retries(self, run: _Run, fn):
+    def _with_retries(self, run: _Run, fn, server: str | None = None):
+        """``fn()`` (a call to the storage, or to ``server``), retried as the policy says."""
         policy = self.settings.retry
         tries = 0
         while True:
             tries += 1
             run.controls.checkpoint()
             try:
-                return fn()
+                with run.watchdog.busy(server or self._storage_name):
+                    return fn()
             except BaseException as e:
+                if run.controls.cancelled:
+                    raise CancelledError() from None
                 if classify(e) is not Reaction.RETRY or tries >= policy.attempts:
                     raise
                 delay = policy.delay(tries, getattr(e, "retry_after", None))
@@ -287,17 +311,17 @@ class Engine:
         job, cat = run.job, self.catalogue
         d = job.definition
         if job.dataset_id:
-            ds = self._with_retries(run, lambda: cat.get_dataset(job.dataset_id))
+            ds = self._with_retries(run, lambda: cat.get_dataset(job.dataset_id), cat.describe())
             self._check_open(run, ds)
             return ds
-        inv = self._with_retries(run, lambda: cat.find_investigation(d.proposal))
+        inv = self._with_retries(run, lambda: cat.find_investigation(d.proposal), cat.describe())
         if inv is None:
             if not cat.can_create_investigations:
                 raise InputError(f"Proposal {d.proposal} is not in {cat.describe()}, or you are "
                                  "not one of its participants; check the proposal number.")
             inv = self._with_retries(run, lambda: cat.create_investigation(
-                d.proposal, d.investigation_title))
-        ds = self._with_retries(run, lambda: cat.find_dataset(inv.id, d.name, job.dataset_key))
+                d.proposal, d.investigation_title), cat.describe())
+        ds = self._with_retries(run, lambda: cat.find_dataset(inv.id, d.name, job.dataset_key), cat.describe())
         created = False
         if ds is not None:
             if ds.dataset_key != job.dataset_key:
@@ -310,7 +334,7 @@ class Engine:
                                dataset_type=d.dataset_type, sample=d.sample,
                                keywords=tuple(d.keywords), metadata=dict(d.metadata),
                                location=self.storage.location(job.prefix))
-            ds = self._with_retries(run, lambda: cat.create_dataset(inv.id, spec))
+            ds = self._with_retries(run, lambda: cat.create_dataset(inv.id, spec), cat.describe())
             created = True
         run.bus.emit(DatasetReady(job.id, inv.id, ds.id, created))
         return ds
@@ -422,13 +446,16 @@ class Engine:
             run.bus.emit(FileStarted(job.id, task.id, task.relpath, task.size, attempt, resumed))
             try:
                 remote = run.existing.get(task.key)
-                if remote is not None:
-                    result = self.storage.adopt(item, remote, ctx)
-                else:
-                    result = self.storage.upload(item, ctx)
+                with run.watchdog.busy(self._storage_name):
+                    if remote is not None:
+                        result = self.storage.adopt(item, remote, ctx)
+                    else:
+                        result = self.storage.upload(item, ctx)
             except (CancelledError, _StopJob):
                 raise
             except BaseException as exc:  # noqa: BLE001 - classified below
+                if run.controls.cancelled:  # interrupted by the cancel: not a failure
+                    raise CancelledError() from None
                 kind = classify(exc)
                 if kind is Reaction.RETRY and tries < policy.attempts and not run.stop.is_set():
                     delay = policy.delay(tries, getattr(exc, "retry_after", None))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, FileDone, FileFailed,
                                  FileRetrying, FilesRegistered, FileStarted, JobDone, JobPaused,
-                                 JobStarted, Subscriber, SyncStatus, TasksAdded)
+                                 JobStarted, ServerSilent, Subscriber, SyncStatus, TasksAdded)
 from datauploader.states import FileStatus, JobState
 
 
@@ -50,6 +50,8 @@ class JobSnapshot:
     dataset_id: str | None = None
     elapsed: float = 0.0
     sync: SyncStatus | None = None  # sync mode: what the watcher sees
+    silent_since: float | None = None  # wall clock: transfers under way, nothing moving
+    warnings: tuple[str, ...] = ()  # those of the messages that need attention
     started: bool = False  # the engine has begun (JobStarted): the totals are known
 
     @property
@@ -79,6 +81,7 @@ class ProgressTracker(Subscriber):
         self._files: dict[int, _File] = {}
         self._changed: set[int] = set()
         self._messages: list[str] = []
+        self._warnings: list[str] = []  # those of the messages that need attention
         self._samples: list[tuple[float, int]] = []
         self.job_id = 0
         self.files_total = self.bytes_total = 0
@@ -94,7 +97,14 @@ class ProgressTracker(Subscriber):
         self._start_time = clock()
         self._elapsed = 0.0
         self.sync: SyncStatus | None = None
+        self.silent_since: float | None = None
         self.started = False
+
+    def _warn(self, text: str) -> None:
+        """A message that needs attention (a retry, a failure, a silent server): also shown
+        where ordinary progress messages are not (a log, a pipe, --json)."""
+        self._messages.append(text)
+        self._warnings.append(text)
 
     # -- engine side ------------------------------------------------------------------------
     def on_job_started(self, e: JobStarted, **kw) -> None:
@@ -132,7 +142,7 @@ class ProgressTracker(Subscriber):
                 self._inflight -= f.sent
                 f.status, f.sent, f.error = FileStatus.RETRYING, 0, e.error
                 self._changed.add(e.task_id)
-            self._messages.append(f"Retrying {e.relpath} in {e.delay:.0f} s: {e.error}")
+            self._warn(f"Retrying {e.relpath} in {e.delay:.0f} s: {e.error}")
 
     def on_file_done(self, e: FileDone, **kw) -> None:
         with self._lock:
@@ -154,7 +164,7 @@ class ProgressTracker(Subscriber):
             f.sent, f.status, f.error = 0, FileStatus.FAILED, e.error
             self.files_failed += 1
             self._changed.add(e.task_id)
-            self._messages.append(f"Failed: {e.relpath}: {e.error}")
+            self._warn(f"Failed: {e.relpath}: {e.error}")
 
     def on_files_registered(self, e: FilesRegistered, **kw) -> None:
         with self._lock:
@@ -173,7 +183,7 @@ class ProgressTracker(Subscriber):
         with self._lock:
             self.sync = e
             if e.notice:
-                self._messages.append(e.notice)
+                self._warn(e.notice)
 
     def on_dataset_ready(self, e: DatasetReady, **kw) -> None:
         with self._lock:
@@ -189,6 +199,18 @@ class ProgressTracker(Subscriber):
         with self._lock:
             self.paused = e.paused
             self._messages.append("Paused." if e.paused else "Resumed.")
+
+    def on_server_silent(self, e: ServerSilent, **kw) -> None:
+        when = time.strftime("%H:%M:%S", time.localtime(e.since))
+        with self._lock:
+            if e.restored:
+                self.silent_since = None
+                self._warn(f"{e.server} answers again (it was silent from {when} "
+                                      f"for {e.seconds:.0f} s).")
+            else:
+                self.silent_since = e.since
+                self._warn(f"No answer from {e.server} since {when} "
+                                      f"({e.seconds:.0f} s); still trying.")
 
     def on_job_done(self, e: JobDone, **kw) -> None:
         with self._lock:
@@ -219,6 +241,7 @@ class ProgressTracker(Subscriber):
                          for t in sorted(self._changed) for f in (self._files[t],))
             self._changed.clear()
             messages, self._messages = tuple(self._messages), []
+            warnings, self._warnings = tuple(self._warnings), []
             return JobSnapshot(
                 job_id=self.job_id, files_total=self.files_total, files_done=self.files_done,
                 files_failed=self.files_failed, bytes_total=self.bytes_total,
@@ -227,4 +250,5 @@ class ProgressTracker(Subscriber):
                 finished=self.finished, state=self.state, changed_rows=rows, messages=messages,
                 error=self.error, dataset_id=self.dataset_id,
                 elapsed=self._elapsed if self.finished else now - self._start_time,
-                sync=self.sync, started=self.started)
+                sync=self.sync, silent_since=self.silent_since, warnings=warnings,
+                started=self.started)

@@ -181,7 +181,9 @@ class Registrar:
         while True:
             tries += 1
             try:
-                ids = run.catalogue.register_datafiles(self.dataset_id, [s.spec for s in batch])
+                with run.watchdog.busy(run.catalogue.describe()):
+                    ids = run.catalogue.register_datafiles(self.dataset_id,
+                                                           [s.spec for s in batch])
                 break
             except BaseException as e:
                 if (classify(e) is not Reaction.RETRY or tries >= policy.attempts

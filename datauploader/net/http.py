@@ -18,6 +18,9 @@ HEAD) that was most of the client's CPU. A :class:`Connection`:
 * on Linux, a plain-TCP socket is blocking with kernel time-outs (``SO_RCVTIMEO``/
   ``SO_SNDTIMEO``), so no poll precedes each call; an expired time-out raises TimeoutError.
   TLS sockets (and other systems) use Python's socket time-out;
+* bounds how long an answer may take, not only each receive: its head must arrive within the
+  time-out, and its body must keep coming at ``MIN_PACE`` bytes per time-out at least, so a
+  server that drips a byte every few seconds is given up like a silent one;
 * checks whether an idle kept-alive connection was closed by the server only when it was
   idle for more than a second (servers keep idle connections for several seconds at least);
   a request that meets a connection closed anyway fails with one of ``STALE_ERRORS`` before
@@ -50,6 +53,7 @@ RECV = 65536
 MAX_HEAD = 256 * 1024
 IDLE_CHECK = 1.0  # seconds idle after which a connection is checked before it is reused
 SINK_CHUNK = 1 << 20  # largest piece handed to a body sink
+MIN_PACE = 1024  # bytes an answer's body must deliver per time-out (else: a drip-feed)
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 _SENDMSG = hasattr(socket.socket, "sendmsg")
 _NO_BODY_STATUS = (204, 304)
@@ -64,6 +68,10 @@ class Response:
         self.body = body
         self.will_close = will_close
         self.then = None  # the caller's: the answer to a request pipelined behind this one
+
+
+class SlowAnswer(TimeoutError):
+    """An answer that keeps coming, too slowly to be a working server (a drip-feed)."""
 
 
 class EarlyAnswer(Exception):
@@ -123,6 +131,7 @@ class Connection:
         self.answered = False  # the last response's head has arrived
         self.thread = None  # the thread that owns it (Pool's bookkeeping)
         self._rest = b""  # received, not yet consumed
+        self._window = (0.0, 0)  # (start, bytes): the body's pace, measured per time-out
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -238,15 +247,33 @@ class Connection:
     # -- receiving --------------------------------------------------------------------------
     def _recv(self) -> bytes:
         try:
-            return self.sock.recv(RECV)
+            got = self.sock.recv(RECV)
         except BlockingIOError:
             raise TimeoutError("timed out waiting for the server") from None
+        self._paced(len(got))
+        return got
 
     def _recv_into(self, view) -> int:
         try:
-            return self.sock.recv_into(view)
+            n = self.sock.recv_into(view)
         except BlockingIOError:
             raise TimeoutError("timed out waiting for the server") from None
+        self._paced(n)
+        return n
+
+    def _paced(self, n: int) -> None:
+        """Count received bytes; an answer slower than MIN_PACE bytes per time-out (a head
+        that does not complete within one time-out, a dripping body) times out."""
+        start, got = self._window
+        got += n
+        now = time.monotonic()
+        if now - start < self.timeout:
+            self._window = (start, got)
+            return
+        if got < MIN_PACE:
+            raise SlowAnswer(f"the server sent {got} bytes in {now - start:.0f} seconds (a "
+                             "stalled or drip-feeding answer)")
+        self._window = (now, 0)
 
     def read_response(self, method: str, on_data=None, more: bool = False, on_head=None,
                       chunk: int = SINK_CHUNK) -> Response:
@@ -258,6 +285,7 @@ class Connection:
         buf = self._rest
         self._rest = b""
         self.answered = False
+        self._window = (time.monotonic(), 0)
         while True:
             end = buf.find(b"\r\n\r\n")
             if end >= 0:
@@ -476,6 +504,18 @@ class Pool:
         with self._lock:
             return list(self._conns)
 
+    def interrupt(self) -> None:
+        """End every exchange under way now, from any thread: a receive blocked on a silent
+        server returns at once (shut down; closing alone would not wake it). The connections
+        are replaced when next used."""
+        for c in self.connections:
+            sock = c.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     def close(self) -> None:
         """Close every connection of every thread (the pool stays usable)."""
         with self._lock:
@@ -498,7 +538,9 @@ class Pool:
     def unreachable(self, e: BaseException, connecting: bool = False,
                     host: str | None = None) -> UnreachableError:
         reason = None
-        if isinstance(e, (TimeoutError, socket.timeout)):
+        if isinstance(e, SlowAnswer):
+            reason = str(e)
+        elif isinstance(e, (TimeoutError, socket.timeout)):
             t = self.connect_timeout if connecting else self.timeout
             reason = f"no answer within {t:g} seconds"
         return unreachable(self.server, e, connecting, host or "", reason)

@@ -161,6 +161,11 @@ class StorageBackend(ABC):
         """Remove what an abandoned attempt left behind (temporary files, multipart uploads
         that cannot be resumed). Never touches anything that is not ours."""
 
+    def interrupt(self) -> None:
+        """The job was cancelled: end transfers blocked on the network now (from another
+        thread), so that a cancel or SIGTERM never waits for a silent server. Their workers
+        then fail and see the cancel; the backend stays usable."""
+
     def close(self) -> None:
         pass
 

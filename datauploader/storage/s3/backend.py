@@ -84,13 +84,15 @@ class S3Storage(StorageBackend):
                "AWS_SECRET_ACCESS_KEY", default=""),
         Option("aws_profile", "AWS shared-credentials profile to use", default=""),
         Option("secret_access_key", "never here: OS keyring or environment", secret=True),
+        Option("timeout", "seconds an answer may take to begin (and its body to move 1 KiB): "
+               "longer, and the request is given up and retried", default=60.0, type=float),
     )
 
     def __init__(self, bucket: str, endpoint_url: str = "", region: str = "us-east-1",
                  prefix: str = "{proposal}/{dataset}", addressing_style: str = "auto",
                  ca_bundle: str = "", verify_tls: bool = True, multipart_threshold: int = 16 * MiB,
                  part_size: int = 16 * MiB, part_concurrency: int = 4, credentials=None,
-                 access_key_id: str = "", aws_profile: str = ""):
+                 access_key_id: str = "", aws_profile: str = "", timeout: float = 60.0):
         self.bucket = bucket
         self.region = region or "us-east-1"
         self.endpoint_url = (endpoint_url or f"https://s3.{self.region}.amazonaws.com").rstrip("/")
@@ -104,7 +106,7 @@ class S3Storage(StorageBackend):
             raise AuthError(f"No S3 credentials for {self.endpoint_url}.")
         self.client = S3Client(self.endpoint_url, self.region, credentials=credentials,
                                addressing_style=addressing_style, ca_bundle=ca_bundle or None,
-                               verify_tls=verify_tls)
+                               verify_tls=verify_tls, read_timeout=float(timeout))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         # buffers for parts in flight, shared by every file: memory bounded by configuration
@@ -165,6 +167,9 @@ class S3Storage(StorageBackend):
         take = HashingSink(algorithm, cancel)
         self.client.get_object(self.bucket, key, take)
         return take.result()
+
+    def interrupt(self) -> None:
+        self.client.interrupt()
 
     def close(self) -> None:
         with self._pool_lock:

@@ -136,6 +136,10 @@ class S3Client(MultipartOperations):
         """Every thread's connection."""
         return self._pool.connections
 
+    def interrupt(self) -> None:
+        """End the requests under way in every thread now (a cancelled job)."""
+        self._pool.interrupt()
+
     def close(self) -> None:
         """Close every connection of every thread (the client stays usable)."""
         self._pool.close()

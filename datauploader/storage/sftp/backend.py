@@ -179,6 +179,9 @@ class SFTPStorage(StorageBackend, ChecksHostKey):
         HostKeyChangedError if it is not trusted (front-ends call this before a job)."""
         self._ssh.check_host_key()
 
+    def interrupt(self) -> None:
+        self._ssh.close()  # every worker's SSH connection: blocked reads end at once
+
     def close(self) -> None:
         self._ssh.close()
 

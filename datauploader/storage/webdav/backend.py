@@ -273,6 +273,9 @@ class WebDAVStorage(Proofs, StorageBackend):
         return FileError(f"The WebDAV server at {self.url} refused {doing} {what} ({said}).",
                          details=details)
 
+    def interrupt(self) -> None:
+        self._pool.interrupt()
+
     def close(self) -> None:
         self._pool.close()
 
