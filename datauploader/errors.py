@@ -56,7 +56,11 @@ class DataUploaderError(Exception):
 
 
 class UserFacingError(DataUploaderError):
-    """Its message is written for the operator and may be shown as is."""
+    """Its message is written for the operator and may be shown as is: something to fix
+    (a setting, a name, a path, the server's address) rather than a bug, so its exit status
+    is 2 unless a subclass says otherwise (credentials 3, files 4, unreachable 5, busy 6)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class UsageError(UserFacingError):

@@ -24,22 +24,22 @@ class Option:
     required: bool = False
     choices: tuple = ()
     secret: bool = False  # never in a file: keyring or environment
+    minimum: float | None = None  # for numbers
 
     def parse(self, text: str):
         """Text from a configuration file → value; raises ValueError with a plain reason."""
         t = text.strip()
         if self.choices and t.lower() not in self.choices:
             raise ValueError(f"'{t}' is not one of: {', '.join(self.choices)}")
-        if self.type is int:
+        if self.type in (int, float):
             try:
-                return int(t)
+                value = self.type(t)
             except ValueError:
-                raise ValueError(f"'{t}' is not a whole number") from None
-        if self.type is float:
-            try:
-                return float(t)
-            except ValueError:
-                raise ValueError(f"'{t}' is not a number") from None
+                kind = "a whole number" if self.type is int else "a number"
+                raise ValueError(f"'{t}' is not {kind}") from None
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(f"{t} is below the minimum {self.minimum:g}")
+            return value
         if self.type is bool:
             return units.parse_bool(t)
         if self.type == "size":

@@ -91,9 +91,15 @@ class VerifyReport:
         return [i for i in self.items if i.status != "ok"]
 
 
-def build(kind: str, typ: str, options: dict, ctx: BuildContext):
+def build(kind: str, typ: str, options: dict, ctx: BuildContext, file: str | None = None):
+    """The backend of one section; a value the backend cannot use is a configuration error
+    naming the section (the backend's own sentence says which value and why)."""
     cls = backend_class(typ) if kind == "storage" else catalogue_class(typ)
-    return cls.from_config(options, ctx)
+    try:
+        return cls.from_config(options, ctx)
+    except ValueError as e:
+        raise ConfigError(f"a setting cannot be used: {e}; fix it.", file=file,
+                          section=f"{kind}:{ctx.section}") from None
 
 
 class Service:
@@ -148,14 +154,16 @@ class Service:
             typ, options = self.config.options("catalogue", name)
             if typ == "local" and not options.get("path"):
                 options["path"] = self.paths.default_catalogue
-            self._catalogues[name] = build("catalogue", typ, options, self._ctx(name))
+            self._catalogues[name] = build("catalogue", typ, options, self._ctx(name),
+                                           self.config.section("catalogue", name).file)
         return self._catalogues[name]
 
     def storage_named(self, name: str) -> StorageBackend:
         """The storage of a [storage:NAME] section, whichever profile uses it."""
         if name not in self._storages:
             typ, options = self.config.options("storage", name)
-            self._storages[name] = build("storage", typ, options, self._ctx(name))
+            self._storages[name] = build("storage", typ, options, self._ctx(name),
+                                         self.config.section("storage", name).file)
         return self._storages[name]
 
     # -- storage secrets and server keys -----------------------------------------------------
@@ -329,6 +337,11 @@ class Service:
                 overrides: dict | None = None) -> PreparedJob:
         """Plan the dataset: every file with its remote key, the links met and what was done
         with each, and what could not be planned."""
+        name = definition.name.strip()
+        if "/" in name or "\\" in name:  # ('.' and '..': refused with the prefix below)
+            raise InputError(f"The dataset name '{definition.name}' cannot be used: a dataset "
+                             "name cannot be '.' or '..' or contain '/' or '\\'; choose another "
+                             "name.")
         storage = self.storage(profile)
         values = {"proposal": definition.proposal, "dataset": definition.name,
                   "type": definition.dataset_type, "sample": definition.sample}

@@ -14,6 +14,7 @@ bus); readers in other processes see committed data thanks to WAL.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from typing import Iterable, Iterator
 from datauploader.core.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from datauploader.core.models import DatasetDefinition, PlannedFile
 from datauploader.core.records import JobCounts, JobRecord, MultipartRecord, TaskRecord
-from datauploader.errors import InputError, Reaction, UserFacingError
+from datauploader.errors import ExitCode, InputError, Reaction, UserFacingError
 from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
                                  FilesRegistered, FileStarted, JobDone, JobStarted,
                                  MultipartStarted, PartDone, Subscriber)
@@ -45,6 +46,30 @@ class JournalError(UserFacingError):
     pass
 
 
+class JournalWriteError(JournalError):
+    """The journal cannot record what happens (a full disk, a read-only file): the job stops;
+    everything recorded so far stands, and the job resumes once the cause is fixed."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+def write_failure(path: str, e: BaseException) -> JournalWriteError:
+    """One true sentence for a failed journal write, with the fix."""
+    text = str(e).lower()
+    folder = os.path.dirname(os.path.abspath(path))
+    if "disk is full" in text or getattr(e, "errno", None) == errno.ENOSPC:
+        why = (f"the disk holding it ({folder}) is full. Free some space there, then resume the "
+               "job: nothing recorded so far is lost")
+    elif "readonly" in text or "read-only" in text or isinstance(e, PermissionError):
+        why = (f"it (or its folder {folder}) is read-only for you. Give your user write access "
+               "to it, then resume the job; do not move it aside, or its jobs can no longer be "
+               "resumed")
+    else:
+        why = f"{e}. Check the disk, then resume the job"
+    return JournalWriteError(f"The journal {path} cannot be written: {why}.",
+                             details=f"{type(e).__name__}: {e}")
+
+
 class UnknownJobError(JournalError, InputError):
     """A job number the journal does not know: a mistake on the command line (exit 2)."""
 
@@ -56,12 +81,17 @@ class Journal(Subscriber):
         try:
             self._db = self._connect()  # written only by the writer thread (after migration)
             self._rdb = self._connect()  # reads, under their own lock
-        except sqlite3.DatabaseError as e:
+        except sqlite3.OperationalError as e:  # read-only, a full disk, a folder we cannot use
+            raise write_failure(path, e) from e
+        except sqlite3.DatabaseError as e:  # not a journal at all (damaged)
             raise JournalError(f"The journal {path} cannot be opened ({e}). Move it aside to "
                                "start a new one; its jobs will no longer be listed.") from e
         self._rlock = threading.Lock()
         self.commit_interval = commit_interval
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.OperationalError as e:
+            raise write_failure(path, e) from e
         # the write queue: workers never wait for SQLite, let alone for an fsync
         self._ops: deque = deque()
         self._seq = 0  # operations queued
@@ -112,8 +142,7 @@ class Journal(Subscriber):
     # -- the writer -------------------------------------------------------------------------
     def _enqueue(self, op) -> int:
         if self._error is not None:
-            raise JournalError(f"The journal {self.path} cannot be written "
-                               f"({self._error}); check the disk.") from self._error
+            raise write_failure(self.path, self._error) from self._error
         with self._cond:
             if self._closed:
                 raise JournalError("The journal is closed.")
@@ -148,8 +177,7 @@ class Journal(Subscriber):
             while self._done < target and self._error is None:
                 self._cond.wait(1.0)
         if self._error is not None:
-            raise JournalError(f"The journal {self.path} cannot be written "
-                               f"({self._error}); check the disk.") from self._error
+            raise write_failure(self.path, self._error) from self._error
 
     def _write_loop(self) -> None:
         while True:
@@ -191,7 +219,10 @@ class Journal(Subscriber):
                     db.execute(a, b)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            try:  # (SQLite may have rolled back already: the real cause is what matters)
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
             raise
 
     def close(self) -> None:

@@ -30,7 +30,11 @@ def check_component(part: str, what: str) -> None:
 
 def fill_prefix(template: str, values: dict[str, str], rules: NameRules) -> str:
     """Fill ``template`` (e.g. ``{proposal}/{dataset}``) and return a safe relative prefix."""
-    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as e:  # an unbalanced brace
+        raise ConfigError(f"'{template}' is not a valid template ({e}); write placeholders as "
+                          "{proposal}, and a literal brace as {{ or }}.", key="prefix") from None
     for f in fields:
         if f not in PLACEHOLDERS:
             raise ConfigError(f"unknown placeholder {{{f}}} in '{template}'; use "

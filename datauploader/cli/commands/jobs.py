@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datauploader.cli.output import write_json
 from datauploader.core.models import FAILED_STATES
-from datauploader.errors import ExitCode
+from datauploader.errors import ExitCode, InputError
 from datauploader.units import human_bytes, local_time
 
 
 def cmd_jobs(service, args, out, err) -> int:
+    if args.limit < 1:
+        raise InputError(f"--limit {args.limit}: give 1 or more (the newest jobs first).")
     if args.job is not None:
         return _show_job(service, args, out)
     if args.json:

@@ -30,12 +30,15 @@ def _meta(items: list[str]) -> dict[str, str]:
 
 def _overrides(args) -> dict:
     """This run's settings from the command line (None: not given)."""
+    for option, setting in (("workers", "workers"), ("bwlimit", "bandwidth_limit"),
+                            ("settle", "settle_time")):
+        value = getattr(args, option, None)
+        if value is not None:
+            try:  # the bounds and grammar the configuration file has
+                S.BY_NAME[setting].parse(str(value))
+            except ValueError as e:
+                raise InputError(f"--{option}: {e}.") from None
     bwlimit = getattr(args, "bwlimit", None)
-    if bwlimit:
-        try:
-            S.BY_NAME["bandwidth_limit"].parse(bwlimit)
-        except ValueError as e:
-            raise InputError(f"--bwlimit: {e}.") from None
     return {"workers": getattr(args, "workers", None), "bandwidth_limit": bwlimit,
             "checksum": getattr(args, "checksum", None), "links": getattr(args, "links", None),
             "settle_time": getattr(args, "settle", None),

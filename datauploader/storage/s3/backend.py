@@ -85,7 +85,8 @@ class S3Storage(StorageBackend):
         Option("aws_profile", "AWS shared-credentials profile to use", default=""),
         Option("secret_access_key", "never here: OS keyring or environment", secret=True),
         Option("timeout", "seconds an answer may take to begin (and its body to move 1 KiB): "
-               "longer, and the request is given up and retried", default=60.0, type=float),
+               "longer, and the request is given up and retried", default=60.0, type=float,
+               minimum=1),
     )
 
     def __init__(self, bucket: str, endpoint_url: str = "", region: str = "us-east-1",
