@@ -36,8 +36,8 @@ Method
   broken run can never look fast. The bucket's files are then deleted from the server's
   folder (disk space).
 
-Fairness rules (``/work/shared/design/test-servers.md``)
---------------------------------------------------------
+Fairness rules (docs/development.md, "Benchmarks")
+-------------------------------------------------
 * Client and server share the machine's cores: absolute speeds mean little; compare the
   tools side by side in one run and read the ratio. The server's CPU seconds and the
   "busy" column (all CPU used / (wall x cores)) show when the machine, not the tool, limits.

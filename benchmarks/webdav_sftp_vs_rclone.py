@@ -32,7 +32,7 @@ Method: as ``benchmarks/s3_vs_rclone.py``, whose data sets, checks and report th
     ``checksum = sha256``, the storage's defaults; the WebDAV password in
     ``DATAUPLOADER_WEBDAV_PASSWORD``, the server's host key in ``$HOME/.ssh/known_hosts``.
   - rclone: ``rclone copy FOLDER bench:<folder> --transfers N --no-check-dest`` (plus
-    ``--webdav-pacer-min-sleep 0`` for WebDAV, see test-servers.md), the remote defined only
+    ``--webdav-pacer-min-sleep 0`` for WebDAV, see docs/development.md), the remote defined only
     by ``RCLONE_CONFIG_BENCH_*`` variables and an empty ``--config``; everything else is
     rclone's default (it verifies sizes, and hashes where the remote has them: md5 over SFTP).
 

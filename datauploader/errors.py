@@ -1,8 +1,9 @@
 """Errors, classified where they happen.
 
-Two tiers (see conventions.md): a ``UserFacingError`` family whose message is one plain
-sentence for the operator (what happened and what to do), and everything else, which front-ends
-show as a generic sentence with details. Each class also says how the engine reacts:
+Two tiers (docs/architecture.md, "Errors and exit codes"): a ``UserFacingError`` family whose
+message is one plain sentence for the operator (what happened and what to do), and everything
+else, which front-ends show as a generic sentence with details. Each class also says how the
+engine reacts:
 
 * ``TransientError``: retry with backoff (timeouts, connection drops, 5xx, throttling).
 * ``AuthError``: stop the job and ask for credentials; retrying cannot help.

@@ -1,6 +1,6 @@
 """An ICAT + IDS emulator, run as its own process: ``python -m tests.servers.icat_emulator
---port N --data-dir D``. Written from ``catalogue-protocols.md`` §1 and the icat.server /
-ids.server sources it cites; strict where the real servers are:
+--port N --data-dir D``. Written from the icat.server and ids.server sources (the protocol
+as DataUploader speaks it: docs/catalogue-protocols.md); strict where the real servers are:
 
 * ICAT REST under ``/icat``: ``GET properties``, ``GET version``, ``POST session`` (form field
   ``json``), ``GET|PUT|DELETE session/{id}``, ``GET|POST|DELETE entityManager`` (form-encoded

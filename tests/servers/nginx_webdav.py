@@ -4,7 +4,7 @@ behind a bearer-token check. Debian packages ``nginx`` and ``libnginx-mod-http-d
     server = NginxWebDAVServer(tmp_path / "nginx", token="t0k3n").start()
     server.url, server.token, server.path_of(key)
 
-Quirks (test-servers.md): no ``getetag`` in PROPFIND, ETags are opaque (mtime-size), MKCOL on
+Quirks (docs/development.md, "The servers"): no ``getetag`` in PROPFIND, ETags are opaque (mtime-size), MKCOL on
 an existing folder answers 405 (the RFC's answer), PUT replaces an existing file.
 """
 

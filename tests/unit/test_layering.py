@@ -1,4 +1,4 @@
-"""The core never imports Qt: only datauploader/gui/ may (architecture.md)."""
+"""The core never imports Qt: only datauploader/gui/ may (docs/architecture.md)."""
 
 import pathlib
 import re
