@@ -205,6 +205,20 @@ class Service:
         return OnlineCheck(profile or self.config.default_profile, storage.describe(),
                            cat.describe(), cat.describe_server())
 
+    def tls_warnings(self, profile: str | None = None) -> list[str]:
+        """One sentence per server of the profile whose certificate is not checked
+        (``verify_tls = no``): said before every job and by ``config check``."""
+        prof = self.config.profile(profile)
+        out = []
+        for kind in ("storage", "catalogue"):
+            sec = self.config.section(kind, prof.values[kind])
+            if sec.values.get("verify_tls", "yes").strip().lower() in ("0", "no", "false", "off"):
+                out.append(f"TLS certificates are not checked for [{sec.title}] (verify_tls = "
+                           f"no in {sec.source('verify_tls')}): anyone on the network path can "
+                           "read and change what is sent. Set ca_bundle instead if the server "
+                           "uses your facility's own certificate authority.")
+        return out
+
     def login_warning(self, job_id: int, now: Callable[[], float] = time.time) -> str | None:
         """A sentence for the user before a job runs whose catalogue login ends and cannot be
         renewed (a SciCat token): the job stops then, resumable. None when the login is

@@ -3,6 +3,7 @@ thread stays free for Ctrl-C / SIGTERM (which cancel it) and for the terminal di
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import TextIO
@@ -11,6 +12,8 @@ from datauploader.cli.progress import TerminalProgress
 from datauploader.core.controls import JobControls
 from datauploader.core.progress import ProgressTracker
 from datauploader.events import JobDone
+
+log = logging.getLogger(__name__)
 
 
 def is_terminal(stream) -> bool:
@@ -29,9 +32,12 @@ class JobRunner:
 
     def run(self, job_id: int, overrides: dict | None = None,
             finish_after_idle: float | None = None) -> JobDone:
-        warning = self.service.login_warning(job_id)
-        if warning:
-            self.stderr.write(f"warning: {warning}\n")
+        job = self.service.journal.job(job_id)
+        for warning in [*self.service.tls_warnings(job.profile),
+                        self.service.login_warning(job_id)]:
+            if warning:
+                self.stderr.write(f"warning: {warning}\n")
+                log.warning("%s", warning)
         controls = JobControls()
         tracker = ProgressTracker()
         display = TerminalProgress(self.stderr,

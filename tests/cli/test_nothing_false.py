@@ -125,3 +125,15 @@ def test_a_password_on_the_command_line_never_reaches_the_log(cli, data, home):
     log = (home / "logs" / "datauploader.log").read_text()
     assert "--credential password=…" in log and "--credential=token=…" in log
     assert "hunter2" not in log and "s3cr3t-t0ken" not in log
+
+
+def test_unchecked_tls_is_said_before_every_job_and_by_config_check(cli, data, tmp_path):
+    cfg = tmp_path / "insecure.ini"
+    cfg.write_text("[settings]\ndefault_profile = lab\n[profile:lab]\ncatalogue = local\n"
+                   "retries = 1\nstorage = st\n[storage:st]\ntype = webdav\n"
+                   "url = https://127.0.0.1:9/\nauth = none\nverify_tls = no\n")
+    r = cli("--config", cfg, "config", "check")
+    assert r.code == 0
+    assert "TLS certificates are not checked for [storage:st] (verify_tls = no in" in r.err
+    r = cli("--config", cfg, "upload", "--proposal", "P", "--dataset", "D", data)
+    assert "warning: TLS certificates are not checked for [storage:st]" in r.err

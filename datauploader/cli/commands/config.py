@@ -18,6 +18,8 @@ def _check(service, args, out, err) -> int:
     cfg = service.config
     profiles = [args.profile] if args.profile else cfg.profile_names()
     warnings = list(cfg.warnings)
+    for name in profiles:
+        warnings += [w for w in service.tls_warnings(name) if w not in warnings]
     offers: dict[str, list[str]] = {}
     for name in profiles:
         cfg.profile(name)
