@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 
 from datauploader.errors import (AuthError, FileError, PermissionDeniedError, StorageFullError,
-                                 UnreachableError, UserFacingError, unreachable)
+                                 TransientError, UnreachableError, UserFacingError, unreachable)
 from datauploader.storage.sftp.hostkeys import HostKeyError, KnownHosts
 from datauploader.storage.sftp.paramiko_import import paramiko
 from datauploader.storage.sftp.wire import Wire
@@ -301,6 +301,13 @@ class SSHConnections:
             self.drop(conn)
             return self.unreachable(e, connecting=False)
         code = getattr(e, "errno", None)
+        if code == errno.ENOENT and doing == "writing":
+            # our own temporary file, in a folder just made (by us or another worker): rclone
+            # serve sftp now and then answers "no such file" to a connection that has not seen
+            # a folder another connection made; the next attempt finds it
+            return TransientError(f"The SFTP server {self.where} did not find {path} while it "
+                                  "was being written (its folder had just been made); trying "
+                                  "again.", details=f"{type(e).__name__}: {e}")
         if code == errno.EACCES:
             return PermissionDeniedError(f"The SFTP server {self.where} denied {doing} {path}; "
                                          "ask for write access to the folder.")
