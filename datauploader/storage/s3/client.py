@@ -35,7 +35,7 @@ from datauploader import __version__
 from datauploader.net import tls
 from datauploader.net.http import IDLE_CHECK, EarlyAnswer, Pool, Response
 from datauploader.storage.s3.credentials import Credentials
-from datauploader.storage.s3.errors import S3Error, error_for
+from datauploader.storage.s3.errors import PreconditionFailed, S3Error, error_for
 from datauploader.storage.s3.messages import (ObjectInfo, PutResult, add_metadata,
                                               info_from_headers, parse_xml, unquote_etag)
 from datauploader.storage.s3.multipart import MultipartOperations
@@ -311,9 +311,23 @@ class S3Client(MultipartOperations):
                                   info.metadata, info.content_type)
         return info
 
-    def delete_object(self, bucket: str, key: str) -> None:
-        """Delete an object (tests and clean-up of our own temporary objects only)."""
-        self._request("DELETE", bucket, key, ok=(200, 204), op="DeleteObject")
+    def delete_object(self, bucket: str, key: str, if_match: str | None = None) -> None:
+        """Delete an object (our own probes and damaged writes, and tests). ``if_match``: only
+        if it still has that ETag (a server that does not know conditional deletes deletes
+        anyway; one that refuses the condition is asked once more without it, unless it
+        answered 412: the object changed, and is not ours to remove)."""
+        if if_match is None:
+            self._request("DELETE", bucket, key, ok=(200, 204), op="DeleteObject")
+            return
+        try:
+            self._request("DELETE", bucket, key, headers={"if-match": f'"{if_match}"'},
+                          ok=(200, 204), op="DeleteObject")
+        except PreconditionFailed:
+            raise
+        except S3Error as e:
+            if e.status not in (400, 501):
+                raise
+            self._request("DELETE", bucket, key, ok=(200, 204), op="DeleteObject")
 
 
 class _CallbackError(Exception):

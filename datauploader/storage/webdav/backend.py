@@ -264,7 +264,7 @@ class WebDAVStorage(Proofs, StorageBackend):
         if s in (408, 423, 425, 429) or s >= 500:
             retry = r.headers.get("retry-after")
             return TransientError(f"The WebDAV server at {self.url} had a temporary problem "
-                                  f"{doing} {what} ({said}); it will be retried.",
+                                  f"{doing} {what} ({said}).",
                                   details=details,
                                   retry_after=float(retry) if retry and retry.isdigit() else None)
         if s == 413:
@@ -289,7 +289,7 @@ class WebDAVStorage(Proofs, StorageBackend):
             return parse_multistatus(r.body, self._base_decoded)
         except ET.ParseError as e:
             raise TransientError(f"The WebDAV server at {self.url} sent a listing that is not "
-                                 "valid XML; it will be retried.", details=str(e)) from e
+                                 "valid XML.", details=str(e)) from e
 
     def _ensure_collection(self, rel: str) -> None:
         if not rel or rel in self._collections:
