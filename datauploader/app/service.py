@@ -69,6 +69,8 @@ class OnlineCheck:
     storage: str
     catalogue: str
     offers: list[str] = field(default_factory=list)
+    #: what the storage does that the truth of a report depends on (conditional writes)
+    storage_offers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +80,9 @@ class VerifyItem:
     key: str
     status: str  # ok | missing | size-mismatch | checksum-mismatch | not-uploaded | error
     detail: str = ""
+    #: "ok" proven by more than the size (a checksum read back, an ETag as uploaded); a quick
+    #: check where the storage states nothing but the size proves only that
+    proven: bool = True
 
 
 @dataclass
@@ -89,6 +94,11 @@ class VerifyReport:
     @property
     def problems(self) -> list[VerifyItem]:
         return [i for i in self.items if i.status != "ok"]
+
+    @property
+    def unproven(self) -> list[VerifyItem]:
+        """Files a quick check found with the right size and nothing more to compare."""
+        return [i for i in self.items if i.status == "ok" and not i.proven]
 
 
 def build(kind: str, typ: str, options: dict, ctx: BuildContext):
@@ -195,7 +205,15 @@ class Service:
         storage.check()
         cat = self.catalogue(profile)
         return OnlineCheck(profile or self.config.default_profile, storage.describe(),
-                           cat.describe(), cat.describe_server())
+                           cat.describe(), cat.describe_server(), self._storage_offers(storage))
+
+    @staticmethod
+    def _storage_offers(storage: StorageBackend) -> list[str]:
+        if storage.exclusive_writes():
+            return ["storage: conditional writes honoured (of two uploads racing on one name, "
+                    "only one can succeed)"]
+        return ["storage: conditional writes not honoured: files are proven by a listing "
+                "before they are registered"]
 
     def login_warning(self, job_id: int, now: Callable[[], float] = time.time) -> str | None:
         """A sentence for the user before a job runs whose catalogue login ends and cannot be
@@ -497,6 +515,25 @@ class Service:
                 progress(item)
         return report
 
+    @staticmethod
+    def _quick_verdict(t, remote, item) -> VerifyItem:
+        """What the storage states without reading the bytes: the object's ETag, compared
+        with the one it had when this job stored it (computed by the server from the stored
+        bytes, and proven then), proves it unchanged; a checksum recorded in the metadata only
+        tells what its writer meant to send, so it can show a mismatch but proves nothing."""
+        if remote.checksum and remote.algorithm == t.algorithm and remote.checksum != t.checksum:
+            return item("checksum-mismatch", f"recorded {remote.checksum}, uploaded {t.checksum}")
+        ours, theirs = _etag(t.etag), _etag(remote.etag)
+        if ours and theirs and _multipart_form(ours) == _multipart_form(theirs):
+            if ours != theirs:
+                return item("checksum-mismatch", f"its ETag is {theirs}, it was {ours} when "
+                            "uploaded: the object was replaced")
+            return item("ok", "size and ETag as uploaded")
+        found = item("ok", "size only: the storage states nothing more to compare (verify "
+                     "without --quick reads it back)")
+        found.proven = False
+        return found
+
     def _verify_one(self, storage: StorageBackend, t, quick: bool, cancel) -> VerifyItem:
         def item(status, detail=""):
             return VerifyItem(t.id, t.relpath, t.key, status, detail)
@@ -510,9 +547,7 @@ class Service:
             if remote.size != t.size:
                 return item("size-mismatch", f"{remote.size} bytes on the storage, {t.size} uploaded")
             if quick:
-                if remote.checksum and remote.algorithm == t.algorithm and remote.checksum != t.checksum:
-                    return item("checksum-mismatch", f"recorded {remote.checksum}, uploaded {t.checksum}")
-                return item("ok", "size" + (" and recorded checksum" if remote.checksum else ""))
+                return self._quick_verdict(t, remote, item)
             got, size = storage.read_checksum(t.key, t.algorithm, cancel)
             if size != t.size:
                 return item("size-mismatch", f"{size} bytes read back, {t.size} uploaded")
@@ -523,6 +558,17 @@ class Service:
             raise
         except Exception as e:  # noqa: BLE001 - reported per file
             return item("error", describe(e))
+
+
+def _etag(value: str | None) -> str | None:
+    return value.strip().removeprefix("W/").strip('"').lower() if value else None
+
+
+def _multipart_form(tag: str) -> bool:
+    """S3's multipart "…-N" form: a server may answer an upload with one form and list the
+    object with the other (rclone), so only ETags of one form are compared."""
+    head, sep, tail = tag.rpartition("-")
+    return bool(sep) and tail.isdigit() and len(head) == 32
 
 
 def configure_logging(paths: Paths, level: str = "info", debug: bool = False) -> str:

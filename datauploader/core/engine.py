@@ -191,6 +191,18 @@ class Engine:
                                     t.attempts, cause="Unplanned"))
         run.controls.checkpoint()
         self._with_retries(run, self.storage.check)
+        # another computer uploading to the same dataset: one of the two writes, before
+        # anything is sent or a dataset made
+        self._with_retries(run, lambda: self.storage.claim(run.job.prefix, run.job.uuid))
+        try:
+            self._claimed(run)
+        finally:
+            try:
+                self.storage.release(run.job.prefix, run.job.uuid)
+            except Exception:  # noqa: BLE001 - a claim left behind goes stale
+                log.warning("could not withdraw the claim on %s", run.job.prefix, exc_info=True)
+
+    def _claimed(self, run: _Run) -> None:
         dataset = self._ensure_dataset(run)
         # a storage that writes into the catalogue's dataset (IDS) needs its id first
         if isinstance(self.storage, WritesIntoDataset):

@@ -117,8 +117,8 @@ class FileContext(TransferContext):
         """Report a retry (journal, log file, progress); ``lost``: the bytes the failed
         request had reported, withdrawn from the file's progress (None: the whole file's)."""
         run, task = self._run, self._task
-        log.warning("%s: %s; try %d of %d in %.1f s", task.relpath, error, tries + 1, attempts,
-                    delay)
+        log.warning("%s, %s%s Try %d of %d in %.1f s.", task.relpath, error,
+                    "" if error.endswith(".") else ".", tries + 1, attempts, delay)
         with self._lock:
             # displays start the file from nothing on a retry; what other requests of the file
             # moved is given back to them at once

@@ -171,6 +171,16 @@ class StorageBackend(ABC):
         """Remove what an abandoned attempt left behind (temporary files, multipart uploads
         that cannot be resumed). Never touches anything that is not ours."""
 
+    def claim(self, prefix: str, job_uuid: str) -> None:
+        """Tell other computers, on the storage itself, that this job writes under ``prefix``
+        until ``release``; raise a FileError (nothing sent) if another upload writes there
+        now. Where two uploads could otherwise replace each other's files (even files already
+        registered, after the first upload ended). Here: nothing (the engine's lock keeps a
+        second job on this computer away; other computers are not seen)."""
+
+    def release(self, prefix: str, job_uuid: str) -> None:
+        """The job no longer writes under ``prefix`` (its claim is withdrawn)."""
+
     def clean_unjournaled(self, prefix: str, job_uuid: str, journaled: set[str]) -> None:
         """Remove what this job's attempts began on the storage without the journal ever
         learning of it (S3: a multipart upload whose creation answer was lost, or whose

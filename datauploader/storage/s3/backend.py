@@ -46,11 +46,12 @@ from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
+from datauploader.storage.s3.claims import CLAIM_MARK, Claims
 from datauploader.storage.s3.client import S3Client
 from datauploader.storage.s3.credentials import resolve_credentials
 from datauploader.storage.s3.errors import PreconditionFailed, damaged
-from datauploader.storage.s3.messages import (META_CHECKSUM, META_JOB, META_PART_SIZE, b64,
-                                              is_md5, md5)
+from datauploader.storage.s3.messages import (META_CHECKSUM, META_JOB, META_PART_SIZE, b64, is_md5,
+                                              md5)
 from datauploader.storage.s3.multipart_upload import MultipartUpload, Restart
 from datauploader.storage.s3.pending import PendingUploads
 from datauploader.storage.s3.probe import PROBE_MARK, ServerChecks, probe, static_head
@@ -114,6 +115,7 @@ class S3Storage(MultipartUpload, StorageBackend):
         self._checks: ServerChecks | None = None
         self._checks_lock = threading.Lock()
         self._pending = PendingUploads(state_dir)  # multipart uploads not yet journaled
+        self._claims = Claims(self.client, self.bucket, self.location)
 
     # -- construction from the configuration -----------------------------------------------
     @staticmethod
@@ -157,7 +159,14 @@ class S3Storage(MultipartUpload, StorageBackend):
         listing = prefix.rstrip("/") + "/" if prefix else ""
         return {o.key: RemoteObject(key=o.key, size=o.size, etag=o.etag)
                 for o in self.client.list_objects(self.bucket, listing)
-                if PROBE_MARK not in o.key}
+                if PROBE_MARK not in o.key and CLAIM_MARK not in o.key}
+
+    def claim(self, prefix: str, job_uuid: str) -> None:
+        """See :mod:`.claims`."""
+        self._claims.claim(prefix, job_uuid)
+
+    def release(self, prefix: str, job_uuid: str) -> None:
+        self._claims.release(prefix, job_uuid)
 
     # -- what the server checks -------------------------------------------------------------
     def server_checks(self) -> ServerChecks:

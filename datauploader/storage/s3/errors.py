@@ -4,6 +4,7 @@ with a sentence for the operator (the server's code and message included)."""
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -144,6 +145,36 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     return None, (" ".join(snippet.split()) or None), None
 
 
+_EXPECTING = re.compile(r"expecting '([a-z0-9-]+)'")
+_ENDPOINT_REGION = re.compile(r"\.s3[.-](?:dualstack\.)?([a-z]{2}(?:-gov)?-[a-z]+-\d)\.amazonaws")
+
+
+def bucket_region(resp) -> str | None:
+    """The region an AWS-like server says the bucket is in: the ``x-amz-bucket-region``
+    header (also on a HEAD answer, which has no body), else the error body's ``Region``, the
+    region in its ``Endpoint`` (a 301 PermanentRedirect) or in its message ("… expecting
+    'eu-west-1'")."""
+    found = resp.headers.get("x-amz-bucket-region")
+    if found:
+        return found.strip()
+    text = resp.body.lstrip() if resp.body else b""
+    if not text.startswith(b"<"):
+        return None
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    found = root.findtext("{*}Region") or root.findtext("Region")
+    if found:
+        return found.strip()
+    endpoint = root.findtext("{*}Endpoint") or root.findtext("Endpoint") or ""
+    m = _ENDPOINT_REGION.search("." + endpoint)
+    if m:
+        return m.group(1)
+    m = _EXPECTING.search(root.findtext("{*}Message") or root.findtext("Message") or "")
+    return m.group(1) if m else None
+
+
 def local_name(tag: str) -> str:
     """An XML tag without its namespace."""
     return tag.rpartition("}")[2]
@@ -170,6 +201,12 @@ def error_for(resp, op: str, bucket: str, key: str | None, access_key: str, endp
               details=f"{op} {what}: HTTP {status} {said} (request id {request_id})")
     ep = endpoint
 
+    right = bucket_region(resp)
+    if right and right != region and (status in (301, 307, 400) or code in _REGION_CODES):
+        return WrongRegion(
+            f"The bucket '{bucket}' is in region '{right}', not in '{region}' as configured "
+            f"({said}): set region = {right} in the storage configuration (and endpoint_url, "
+            "if it names the region).", **kw)
     if code in _REGION_CODES or status == 301:
         return WrongRegion(
             f"The S3 server at {ep} says bucket '{bucket}' is not in region "

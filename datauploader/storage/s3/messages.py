@@ -19,7 +19,6 @@ from urllib.parse import quote, unquote
 
 from datauploader.storage.s3.errors import S3Error
 
-
 MAX_PARTS = 10_000
 # our metadata on each object
 META_CHECKSUM = "du-checksum"  # "<algorithm>:<hex>", single PUT only (known before sending)
