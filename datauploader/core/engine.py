@@ -428,8 +428,9 @@ class Engine:
                     details = exc.details
                 message = describe(exc)
                 if kind is Reaction.RETRY:
-                    spent = spent or first
-                    n = spent.count or tries
+                    if spent is None:  # the file's own tries (a backend without requests)
+                        first.count, spent = tries, first
+                    n = spent.count
                     message += f" Gave up after {n} {'try' if n == 1 else 'tries'}."
                 run.bus.emit(FileFailed(job.id, task.id, task.relpath, message, kind,
                                         attempt, details, type(exc).__name__))
@@ -465,7 +466,7 @@ class Engine:
         secs = max(0.0, self.clock.monotonic() - spent.since)
         err = UnreachableError(
             f"The storage ({self.storage.describe()}) seems to be unavailable: no request "
-            f"succeeded for {secs:.0f} s, {spent.count or 1} tries of each; the last answer: "
+            f"succeeded for {secs:.0f} s, {spent.count} tries of each; the last answer: "
             f"{describe(exc)}", details=getattr(exc, "details", None))
         return err
 

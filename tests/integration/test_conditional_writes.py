@@ -27,7 +27,9 @@ def online(cli, cfg, env):
     env = {**cli.env, **env}
     service = Service.open(resolve(env), [str(cfg)], env)
     try:
-        return service.check_online("s3" if "s3" in cfg.name else "dav")
+        profile = "s3" if "s3" in cfg.name else "dav"
+        check = service.check_online(profile)
+        return check, service.storage(profile).exclusive_writes()
     finally:
         service.close()
 
@@ -42,7 +44,8 @@ def test_s3_conditional_writes_are_learnt_once_and_said(cli, tmp_path, request, 
     proxy = fault_proxy(srv.endpoint_url)
     cfg, env = s3_profile(tmp_path, srv, bucket, proxy.url,
                           extra="prefix = facility/{proposal}/{dataset}\n")
-    check = online(cli, cfg, env)
+    check, exclusive = online(cli, cfg, env)
+    assert exclusive is honoured
     assert check.storage_offers == [HONOURED if honoured else NOT_HONOURED]
     probes = [s.target for s in proxy.seen() if ".du-probe-" in s.target]
     assert probes and all(t.startswith(f"/{bucket}/facility/.du-probe-") for t in probes)
@@ -53,7 +56,7 @@ def test_s3_conditional_writes_are_learnt_once_and_said(cli, tmp_path, request, 
     # asked once per target: the next process finds the answer in the state folder
     proxy.clear()
     seen = proxy.requests
-    assert online(cli, cfg, env).storage_offers == check.storage_offers
+    assert online(cli, cfg, env)[0].storage_offers == check.storage_offers
     assert proxy.requests == seen + 1  # the HeadBucket of the check, nothing else
 
 
@@ -71,11 +74,12 @@ def test_webdav_move_without_overwrite_is_learnt_and_said(cli, tmp_path, webdav_
                    f"storage = w\n[storage:w]\ntype = webdav\nurl = {proxy.url}/{base}\n"
                    f"username = {webdav_server.user}\n")
     env = {"DATAUPLOADER_WEBDAV_PASSWORD": webdav_server.password}
-    check = online(cli, cfg, env)
+    check, exclusive = online(cli, cfg, env)
+    assert exclusive is honoured
     assert check.storage_offers == [HONOURED if honoured else NOT_HONOURED]
     moves = proxy.seen(method="MOVE")
     assert len(moves) == 1 and ".du-" in moves[0].target
     assert sorted(p.name for p in (webdav_server.root / base).iterdir()) == ["keep.txt"]
     assert (webdav_server.root / base / "keep.txt").read_bytes() == b"not ours"
-    assert online(cli, cfg, env).storage_offers == check.storage_offers
+    assert online(cli, cfg, env)[0].storage_offers == check.storage_offers
     assert len(proxy.seen(method="MOVE")) == 1  # kept: not asked again

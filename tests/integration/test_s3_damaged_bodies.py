@@ -46,10 +46,10 @@ def test_a_damaged_single_put_is_sent_again_and_the_stored_bytes_are_the_files(
     r = upload(cli, cfg, env, root)
     assert r.code == ExitCode.OK, r.err + r.out
     assert flip.fired == 1
-    a = rows(r)["run/a.bin"]
-    assert (a["state"], a["verified_by"], a["retries"]) == ("registered", "etag-md5", 1)
     assert stored(moto_server, moto_bucket, "P/D/") == {
         f"P/D/run/{n}": data for n, data in content.items()}
+    a = rows(r)["run/a.bin"]
+    assert (a["state"], a["verified_by"], a["retries"]) == ("registered", "etag-md5", 1)
 
 
 def test_a_body_damaged_on_every_try_fails_that_file_and_leaves_nothing_stored(

@@ -56,10 +56,10 @@ def test_an_upload_whose_creation_answer_was_lost_is_aborted_at_the_end_of_the_j
             env=env)
     assert r.code == ExitCode.OK, r.err + r.out
     assert lost.fired == 1 and len(proxy.seen(method="POST", path=r"big\.bin\?uploads")) == 2
-    assert r.json["files"][0]["retries"] == 1
-    assert stored(s3_server, s3_bucket, "P/D/run/big") == {"P/D/run/big.bin": content}
     assert in_progress(s3_server, s3_bucket) == theirs  # the orphan is gone, theirs are not
     assert len(proxy.seen(method="DELETE", path=r"big\.bin\?uploadId=")) == 1
+    assert stored(s3_server, s3_bucket, "P/D/run/big") == {"P/D/run/big.bin": content}
+    assert r.json["files"][0]["retries"] == 1
 
 
 def test_killed_between_the_creation_answer_and_the_journal_the_resume_aborts_it(

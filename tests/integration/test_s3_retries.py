@@ -44,7 +44,9 @@ def test_six_faults_on_six_parts_cost_those_parts_a_try_each_not_the_file(
         cli, tmp_path, s3_server, s3_bucket, fault_proxy, big, home):
     root, content = big
     proxy = fault_proxy(s3_server.endpoint_url)
-    cfg, env = s3_profile(tmp_path, s3_server, s3_bucket, proxy.url, extra=PARTS)
+    # one part at a time, as over a slow link: each fault meets a part of its own
+    cfg, env = s3_profile(tmp_path, s3_server, s3_bucket, proxy.url,
+                          extra=PARTS.replace("part_concurrency = 2", "part_concurrency = 1"))
     faults = [proxy.inject(Fault.s3_error(500, "InternalError", method="PUT",
                                           path=rf"big\.bin\?partNumber={n}&"))
               for n in range(1, 7)]
@@ -72,12 +74,12 @@ def test_a_lost_completion_answer_is_confirmed_and_nothing_is_sent_again(
     r = upload(cli, cfg, env, root)
     assert r.code == ExitCode.OK, r.err + r.out
     assert lost.fired == 1
-    row = r.json["files"][0]
-    assert (row["state"], row["attempts"], row["retries"]) == ("registered", 1, 1)
     assert len(proxy.seen(method="PUT", path=r"big\.bin\?partNumber=")) == 8
     assert len(proxy.seen(method="POST", path=r"big\.bin\?uploads")) == 1  # one upload begun
     assert len(proxy.seen(method="POST", path=r"big\.bin\?uploadId=")) == 1  # completed once
     assert r.json["bytes_sent"] == len(content)
+    row = r.json["files"][0]
+    assert (row["state"], row["attempts"], row["retries"]) == ("registered", 1, 1)
     assert stored(s3_server, s3_bucket, "P/D/") == {"P/D/run/big.bin": content}
     assert uploads_in_progress(s3_server, s3_bucket) == []
 
@@ -126,3 +128,24 @@ def test_a_server_answering_503_to_everything_is_unavailable_exit_5(tmp_path, s3
     said = [done.error] + [e.error for e in rec.of(FileFailed)]
     assert not any("will be retried" in s for s in said)
     assert len(rec.of(FileFailed)) <= 2  # the job stopped: not every file was tried to its end
+
+
+def test_a_fault_that_stays_with_one_file_fails_that_file_only(cli, tmp_path, s3_server,
+                                                                s3_bucket, fault_proxy):
+    data = tmp_path / "data" / "run"
+    data.mkdir(parents=True)
+    for i in range(4):
+        (data / f"f{i}.bin").write_bytes(os.urandom(3000))
+    proxy = fault_proxy(s3_server.endpoint_url)
+    cfg, env = s3_profile(tmp_path, s3_server, s3_bucket, proxy.url)
+    fault = proxy.inject(Fault.s3_error(503, "SlowDown", method="PUT", path=r"/run/f1\.bin$",
+                                        times=None))
+    r = upload(cli, cfg, env, data)
+    assert r.code == ExitCode.INCOMPLETE, r.err + r.out
+    assert fault.fired == 5
+    rows = {f["name"]: f for f in r.json["files"]}
+    f1 = rows.pop("run/f1.bin")
+    assert (f1["state"], f1["retries"]) == ("failed", 4)
+    assert f1["error"].endswith("(SlowDown). Gave up after 5 tries.")
+    assert "retried" not in f1["error"]
+    assert {f["state"] for f in rows.values()} == {"registered"}

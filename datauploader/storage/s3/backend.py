@@ -179,11 +179,12 @@ class S3Storage(MultipartUpload, StorageBackend):
                     self._checks = ServerChecks.from_dict(kept)
                 else:
                     found = probe(self.client, self.bucket, static_head(self.prefix_template))
-                    if found is None:
-                        return ServerChecks()  # nothing learnt: every check counts as not done
-                    log.info("%s: %s", target, found)
-                    self._traits.put(target, found.as_dict())
-                    self._checks = found
+                    if found is None:  # nothing learnt: every check counts as not done, and
+                        self._checks = ServerChecks()  # the next process asks again
+                    else:
+                        log.info("%s: %s", target, found)
+                        self._traits.put(target, found.as_dict())
+                        self._checks = found
             return self._checks
 
     def exclusive_writes(self) -> bool:
@@ -206,6 +207,7 @@ class S3Storage(MultipartUpload, StorageBackend):
         return take.result()
 
     def close(self) -> None:
+        self._claims.close()
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

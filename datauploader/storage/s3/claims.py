@@ -87,7 +87,11 @@ class Claims:
         for attempt in range(ROUNDS):
             self.client.put_object(self.bucket, mine, body, if_none_match=False,
                                    content_type="application/json")
-            found = {o.key: o for o in self.client.list_objects(self.bucket, base)}
+            try:
+                found = {o.key: o for o in self.client.list_objects(self.bucket, base)}
+            except BaseException:
+                self._remove(mine)
+                raise
             own = _when(found[mine].last_modified) if mine in found else None
             if own is None:
                 raise TransientError(f"{self.where(prefix)} did not list the claim just written "
@@ -112,6 +116,12 @@ class Claims:
         if stop is not None:
             stop.set()
         self._remove(mine)
+
+    def close(self) -> None:
+        """Stop renewing every claim (the storage is closed; what is left goes stale)."""
+        beats, self._beats = self._beats, {}
+        for stop in beats.values():
+            stop.set()
 
     def _beat(self, key: str, body: bytes) -> None:
         """Write the claim again and again while the job runs (a thread of its own)."""

@@ -505,10 +505,9 @@ class WebDAVStorage(Proofs, StorageBackend):
                     self._exclusive = bool(kept.get("move_refuses_existing"))
                 else:
                     found = self._probe_overwrite()
-                    if found is None:
-                        return False  # nothing learnt: not exclusive, as far as we know
-                    self._traits.put(self.describe(), {"move_refuses_existing": found})
-                    self._exclusive = found
+                    if found is not None:  # (nothing learnt: not exclusive, as far as we know)
+                        self._traits.put(self.describe(), {"move_refuses_existing": found})
+                    self._exclusive = bool(found)
             return self._exclusive
 
     def _probe_overwrite(self) -> bool | None:
