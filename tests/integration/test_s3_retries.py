@@ -41,27 +41,31 @@ def upload(cli, cfg, env, root):
 
 
 def test_six_faults_on_six_parts_cost_those_parts_a_try_each_not_the_file(
-        cli, tmp_path, s3_server, s3_bucket, fault_proxy, big, home):
-    root, content = big
+        cli, tmp_path, s3_server, s3_bucket, fault_proxy, home):
+    root = tmp_path / "data" / "run"
+    root.mkdir(parents=True)
+    content = os.urandom(12 * MiB)  # twelve parts of 1 MiB
+    (root / "big.bin").write_bytes(content)
     proxy = fault_proxy(s3_server.endpoint_url)
-    # one part at a time, as over a slow link: each fault meets a part of its own
+    # one part at a time, as over a slow link; a 500 for every other part
     cfg, env = s3_profile(tmp_path, s3_server, s3_bucket, proxy.url,
                           extra=PARTS.replace("part_concurrency = 2", "part_concurrency = 1"))
+    faulty = (1, 3, 5, 7, 9, 11)
     faults = [proxy.inject(Fault.s3_error(500, "InternalError", method="PUT",
                                           path=rf"big\.bin\?partNumber={n}&"))
-              for n in range(1, 7)]
+              for n in faulty]
     r = upload(cli, cfg, env, root)
     assert r.code == ExitCode.OK, r.err + r.out
     assert [f.fired for f in faults] == [1] * 6
+    # each part sent once, the six that met a fault twice; the file was not started again
+    assert len(proxy.seen(method="PUT", path=r"big\.bin\?partNumber=")) == 12 + 6
+    assert stored(s3_server, s3_bucket, "P/D/") == {"P/D/run/big.bin": content}
     row = r.json["files"][0]
     assert (row["state"], row["attempts"], row["retries"]) == ("registered", 1, 6)
-    # each part sent once, the six that met a fault twice; the file was not started again
-    assert len(proxy.seen(method="PUT", path=r"big\.bin\?partNumber=")) == 8 + 6
-    assert stored(s3_server, s3_bucket, "P/D/") == {"P/D/run/big.bin": content}
     log = (home / "logs" / "datauploader.log").read_text()
     retried = [line for line in log.splitlines() if "WARNING" in line and "Try 2 of 5" in line]
     assert len(retried) == 6 and all("InternalError" in line for line in retried)
-    assert {f"part {n} of 8" for n in range(1, 7)} == {
+    assert {f"part {n} of 12" for n in faulty} == {
         line.split(", ", 1)[1].split(" of P/D")[0] for line in retried}
 
 
