@@ -2,7 +2,9 @@
 
 One ``run`` call takes a job from the journal to an end state:
 
-1. lock the job (one process at a time), prove the storage credentials work;
+1. lock the job (one process at a time), prove the storage credentials work, claim the
+   dataset's prefix on the storage (of two computers uploading to one dataset, one goes on,
+   the other stops before it sends anything);
 2. find or create the dataset in the catalogue (never a second one: the dataset id is
    journaled before anything else happens, and ``find_dataset`` recognises our own);
 3. list what already exists under the job's prefix (one listing, not one request per file);
@@ -13,8 +15,12 @@ One ``run`` call takes a job from the journal to an end state:
 5. register verified files in the catalogue in batches, then finalize the dataset.
 
 Errors are classified where they happen (``errors.classify``): transient faults are retried
-with exponential backoff; a server that stays unreachable, or credentials that are refused,
-stop the job (resumable); a problem with one file fails that file and the rest carry on.
+with exponential backoff, per request (``FileContext.request``: a part of a large file by
+itself); a server that stays unreachable, or answers nothing but errors, or credentials that
+are refused, stop the job (resumable); a problem with one file fails that file and the rest
+carry on. What an attempt began on the storage without the journal learning of it (a
+multipart upload whose creation answer was lost) is removed when the job starts and when its
+transfers end.
 """
 
 from __future__ import annotations
