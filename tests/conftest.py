@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.servers.fault_proxy import fault_proxy  # noqa: F401 - shared fixture
+from tests.servers.moto_s3 import moto_bucket, moto_server  # noqa: F401 - shared fixtures
 from tests.servers.rclone_s3 import RcloneS3Server
 
 

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Mapping
 from datauploader.app.config import Config, save_user_settings
 from datauploader.app.credentials import SecretStore
 from datauploader.app.paths import Paths
+from datauploader.app.verification import VerifyItem, VerifyReport, verify_job
 from datauploader.catalogue import catalogue_class
 from datauploader.catalogue.base import Catalogue, SharesSession
 from datauploader.core import reports
@@ -29,8 +30,8 @@ from datauploader.core.planner import Plan, Planner
 from datauploader.core.records import JobRecord
 from datauploader.core.sync import SyncJob
 from datauploader.core.watch import WatchSettings
-from datauploader.errors import (AuthError, CancelledError, ConfigError, InputError, UsageError,
-                                 UserFacingError, describe)
+from datauploader.errors import (AuthError, ConfigError, InputError, UsageError,
+                                 UserFacingError)
 from datauploader.events import JobDone
 from datauploader.options import SecretSlot
 from datauploader.states import JobState, TaskState
@@ -69,26 +70,8 @@ class OnlineCheck:
     storage: str
     catalogue: str
     offers: list[str] = field(default_factory=list)
-
-
-@dataclass
-class VerifyItem:
-    task_id: int
-    relpath: str
-    key: str
-    status: str  # ok | missing | size-mismatch | checksum-mismatch | not-uploaded | error
-    detail: str = ""
-
-
-@dataclass
-class VerifyReport:
-    job_id: int
-    mode: str
-    items: list[VerifyItem] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[VerifyItem]:
-        return [i for i in self.items if i.status != "ok"]
+    #: what the storage does that the truth of a report depends on (conditional writes)
+    storage_offers: list[str] = field(default_factory=list)
 
 
 def build(kind: str, typ: str, options: dict, ctx: BuildContext, file: str | None = None):
@@ -203,7 +186,15 @@ class Service:
         storage.check()
         cat = self.catalogue(profile)
         return OnlineCheck(profile or self.config.default_profile, storage.describe(),
-                           cat.describe(), cat.describe_server())
+                           cat.describe(), cat.describe_server(), self._storage_offers(storage))
+
+    @staticmethod
+    def _storage_offers(storage: StorageBackend) -> list[str]:
+        if storage.exclusive_writes():
+            return ["storage: conditional writes honoured (of two uploads racing on one name, "
+                    "only one can succeed)"]
+        return ["storage: conditional writes not honoured: files are proven by a listing "
+                "before they are registered"]
 
     def tls_warnings(self, profile: str | None = None) -> list[str]:
         """One sentence per server of the profile whose certificate is not checked
@@ -506,68 +497,6 @@ class Service:
     def verify_job(self, job_id: int, quick: bool = False,
                    progress: Callable[[VerifyItem], None] | None = None,
                    cancel: threading.Event | None = None) -> VerifyReport:
-        """Re-check every uploaded file against storage: missing, size or checksum mismatch.
-
-        The thorough check (default) reads each object back and recomputes its checksum; the
-        quick one compares existence, size and the checksum the server has recorded."""
+        """Re-check every uploaded file of a job against storage (app/verification.py)."""
         job = self.journal.job(job_id)
-        storage = self.storage(job.profile)
-        if isinstance(storage, WritesIntoDataset) and job.dataset_id:
-            storage.use_dataset(job.prefix, job.dataset_id)  # IDS: keys live in that dataset
-        report = VerifyReport(job_id, "quick" if quick else "full")
-        for t in self.journal.iter_tasks(job_id):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError()
-            item = self._verify_one(storage, t, quick, cancel)
-            report.items.append(item)
-            if progress:
-                progress(item)
-        return report
-
-    def _verify_one(self, storage: StorageBackend, t, quick: bool, cancel) -> VerifyItem:
-        def item(status, detail=""):
-            return VerifyItem(t.id, t.relpath, t.key, status, detail)
-
-        if t.state not in (TaskState.VERIFIED, TaskState.REGISTERED):
-            return item("not-uploaded", f"state {t.state.value}" + (f": {t.error}" if t.error else ""))
-        try:
-            remote = storage.stat(t.key)
-            if remote is None:
-                return item("missing", f"{t.key} is not on the storage")
-            if remote.size != t.size:
-                return item("size-mismatch", f"{remote.size} bytes on the storage, {t.size} uploaded")
-            if quick:
-                if remote.checksum and remote.algorithm == t.algorithm and remote.checksum != t.checksum:
-                    return item("checksum-mismatch", f"recorded {remote.checksum}, uploaded {t.checksum}")
-                return item("ok", "size" + (" and recorded checksum" if remote.checksum else ""))
-            got, size = storage.read_checksum(t.key, t.algorithm, cancel)
-            if size != t.size:
-                return item("size-mismatch", f"{size} bytes read back, {t.size} uploaded")
-            if got != t.checksum:
-                return item("checksum-mismatch", f"{t.algorithm} {got} read back, {t.checksum} uploaded")
-            return item("ok", f"{t.algorithm} read back")
-        except CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - reported per file
-            return item("error", describe(e))
-
-
-def configure_logging(paths: Paths, level: str = "info", debug: bool = False) -> str:
-    """Log to a rotating file (never secrets); returns its path."""
-    import logging.handlers
-
-    os.makedirs(paths.log_dir, exist_ok=True)
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        if getattr(h, "_datauploader", False):
-            root.removeHandler(h)
-    handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=5 << 20,
-                                                   backupCount=5, encoding="utf-8")
-    handler._datauploader = True
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO))
-    for noisy in ("botocore", "urllib3", "boto3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    return paths.log_file
+        return verify_job(self.journal, self.storage(job.profile), job, quick, progress, cancel)

@@ -70,7 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("bandwidth_limit", "bandwidth", "off",
             "upload limit in bytes/s (e.g. 10M), or a timetable such as "
             "'08:00,10M 20:00,off' (limited during acquisition hours)"),
-    Setting("retries", "int", 5, "tries per file when the network or server fails",
+    Setting("retries", "int", 5, "tries per request when the network or server fails",
             minimum=1, maximum=100),
     Setting("retry_max_delay", "float", 60.0, "longest wait between two tries, in seconds",
             minimum=0.1, maximum=3600),

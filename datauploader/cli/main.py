@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
         if args.command == "config" and args.config_command is None:
             raise UsageError("say 'config show' or 'config check'.")
         paths = resolve(env)
-        from datauploader.app.service import Service, configure_logging
+        from datauploader.app.logs import configure_logging
+        from datauploader.app.service import Service
 
         service = Service.open(paths, args.config, env)
         level = service.config.effective_settings(getattr(args, "profile", None))["log_level"]

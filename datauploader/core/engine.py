@@ -2,7 +2,9 @@
 
 One ``run`` call takes a job from the journal to an end state:
 
-1. lock the job (one process at a time), prove the storage credentials work;
+1. lock the job (one process at a time), prove the storage credentials work, claim the
+   dataset's prefix on the storage (of two computers uploading to one dataset, one goes on,
+   the other stops before it sends anything);
 2. find or create the dataset in the catalogue (never a second one: the dataset id is
    journaled before anything else happens, and ``find_dataset`` recognises our own);
 3. list what already exists under the job's prefix (one listing, not one request per file);
@@ -13,8 +15,12 @@ One ``run`` call takes a job from the journal to an end state:
 5. register verified files in the catalogue in batches, then finalize the dataset.
 
 Errors are classified where they happen (``errors.classify``): transient faults are retried
-with exponential backoff; a server that stays unreachable, or credentials that are refused,
-stop the job (resumable); a problem with one file fails that file and the rest carry on.
+with exponential backoff, per request (``FileContext.request``: a part of a large file by
+itself); a server that stays unreachable, or answers nothing but errors, or credentials that
+are refused, stop the job (resumable); a problem with one file fails that file and the rest
+carry on. What an attempt began on the storage without the journal learning of it (a
+multipart upload whose creation answer was lost) is removed when the job starts and when its
+transfers end.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field
 from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
 from datauploader.core.clock import Clock
 from datauploader.core.controls import JobControls
+from datauploader.core.file_context import FileContext, StopJob, Tries
 from datauploader.core.journal import Journal
 from datauploader.core.locks import JobLock, TargetLock
 from datauploader.core.models import FAILED_STATES, TO_UPLOAD
@@ -38,15 +45,13 @@ from datauploader.core.retry import RetryPolicy
 from datauploader.core.throttle import Throttle
 from datauploader.core.watchdog import Watchdog
 from datauploader.errors import (AuthError, BusyError, CancelledError, CatalogueError, ExitCode,
-                                 InputError, Reaction, UnreachableError, UserFacingError, classify,
-                                 describe)
-from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
-                                 FileFailed, FileRetrying, FileStarted, JobDone, JobPaused,
-                                 JobStarted, MultipartStarted, PartDone)
+                                 InputError, Reaction, UnreachableError, UserFacingError,
+                                 VerificationError, classify, describe)
+from datauploader.events import (DatasetFinalized, DatasetReady, EventBus, FileDone, FileFailed,
+                                 FileStarted, JobDone, JobPaused, JobStarted)
 from datauploader.source import SourceReader
 from datauploader.states import JobState, TaskState
-from datauploader.storage.base import (StorageBackend, TransferContext, TransferItem, UploadResult,
-                                       WritesIntoDataset)
+from datauploader.storage.base import StorageBackend, TransferItem, UploadResult, WritesIntoDataset
 
 log = logging.getLogger(__name__)
 
@@ -84,54 +89,6 @@ def _complete(files: dict[str, int], total: int) -> bool:
     return sum(files.get(s.value, 0) for s in _SETTLED) == total
 
 
-class _StopJob(Exception):
-    """Raised inside the engine once a job-level error has been recorded."""
-
-
-class _FileContext(TransferContext):
-    def __init__(self, run: "_Run", task: TaskRecord):
-        self._run = run
-        self._task = task
-        self.cancel = run.controls.cancel_event
-
-    def sent(self, nbytes: int) -> None:
-        run = self._run
-        run.controls.checkpoint()
-        if run.stop.is_set():
-            raise _StopJob()
-        run.throttle.consume(nbytes, self.cancel)
-        if nbytes:
-            with run._err_lock:
-                run.bytes_sent += nbytes
-            run.watchdog.progress()
-            run.bus.emit(BytesSent(run.job.id, self._task.id, nbytes))
-
-    def bandwidth_limit(self) -> float | None:
-        return self._run.throttle.current_rate()
-
-    def resumed(self, nbytes: int) -> None:
-        if nbytes:
-            self._run.bus.emit(BytesSent(self._run.job.id, self._task.id, nbytes, resumed=True))
-
-    def open_source(self, item: TransferItem) -> SourceReader:
-        return self._run.engine.source_factory(item.path, item.algorithm)
-
-    def multipart_state(self):
-        return self._run.multipart(self._task.id)
-
-    def multipart_started(self, upload_id: str, part_size: int) -> None:
-        self._run.mp_tasks.add(self._task.id)
-        self._run.bus.emit(MultipartStarted(self._run.job.id, self._task.id, upload_id, part_size))
-
-    def part_done(self, part_number: int, size: int, etag: str, checksum: str) -> None:
-        self._run.bus.emit(PartDone(self._run.job.id, self._task.id, part_number, size, etag,
-                                    checksum))
-
-    def multipart_forgotten(self) -> None:
-        self._run.mp_tasks.discard(self._task.id)
-        self._run.journal.clear_multipart(self._task.id)
-
-
 class _Run:
     """The state of one ``Engine.run`` call."""
 
@@ -156,11 +113,16 @@ class _Run:
         self.source = None
         self.failed = 0
         self.bytes_sent = 0
+        self.successes = 0  # requests, parts and files that went through (retry accounting)
         # tasks with a multipart upload in the journal: the only ones worth a journal lookup
         self.mp_tasks: set[int] = engine.journal.multipart_tasks(job.id)
 
     def multipart(self, task_id: int):
         return self.journal.multipart(task_id) if task_id in self.mp_tasks else None
+
+    def succeeded(self) -> None:
+        with self._err_lock:
+            self.successes += 1
 
     def count_failed(self) -> None:
         with self._err_lock:
@@ -230,7 +192,7 @@ class Engine:
                 self._run(run)
             except CancelledError:
                 pass
-            except _StopJob:
+            except StopJob:
                 pass
             except BaseException as e:  # noqa: BLE001 - becomes the job's outcome
                 if classify(e) is Reaction.FATAL and not isinstance(e, UserFacingError):
@@ -253,6 +215,18 @@ class Engine:
                                     t.attempts, cause="Unplanned"))
         run.controls.checkpoint()
         self._with_retries(run, self.storage.check)
+        # another computer uploading to the same dataset: one of the two writes, before
+        # anything is sent or a dataset made
+        self._with_retries(run, lambda: self.storage.claim(run.job.prefix, run.job.uuid))
+        try:
+            self._claimed(run)
+        finally:
+            try:
+                self.storage.release(run.job.prefix, run.job.uuid)
+            except Exception:  # noqa: BLE001 - a claim left behind goes stale
+                log.warning("could not withdraw the claim on %s", run.job.prefix, exc_info=True)
+
+    def _claimed(self, run: _Run) -> None:
         dataset = self._ensure_dataset(run)
         # a storage that writes into the catalogue's dataset (IDS) needs its id first
         if isinstance(self.storage, WritesIntoDataset):
@@ -261,6 +235,7 @@ class Engine:
             return self._with_retries(run, lambda: self.storage.existing(run.job.prefix))
 
         run.existing = listing()
+        self._clean_unjournaled(run)  # what a killed or unanswered earlier attempt began
         # where the target cannot refuse to replace a name, registration waits for a proof
         hold = not self._with_retries(run, self.storage.exclusive_writes)
         run.registrar = Registrar(run, dataset.id, hold, listing)
@@ -272,6 +247,7 @@ class Engine:
                                                t.etag, t.attempts))
             self._upload_all(run)
             if not (run.controls.cancelled or run.stop.is_set()):
+                self._clean_unjournaled(run)
                 final = listing()  # the closing check: one LIST per 1,000 keys
         finally:
             run.registrar.close(final)
@@ -285,6 +261,13 @@ class Engine:
             self._with_retries(run, lambda: self.catalogue.finalize_dataset(dataset.id),
                                self.catalogue.describe())
             run.bus.emit(DatasetFinalized(run.job.id, dataset.id))
+
+    def _clean_unjournaled(self, run: _Run) -> None:
+        self.journal.commit()
+        journaled = {mp.upload_id for t in self.journal.multipart_tasks(run.job.id)
+                     if (mp := self.journal.multipart(t)) is not None}
+        self._with_retries(run, lambda: self.storage.clean_unjournaled(
+            run.job.prefix, run.job.uuid, journaled))
 
     def _with_retries(self, run: _Run, fn, server: str | None = None):
         """``fn()`` (a call to the storage, or to ``server``), retried as the policy says."""
@@ -421,7 +404,7 @@ class Engine:
     def _transfer_guarded(self, run: _Run, task: TaskRecord) -> None:
         try:
             self._transfer(run, task)
-        except (CancelledError, _StopJob):
+        except (CancelledError, StopJob):
             pass
         except BaseException as e:  # noqa: BLE001 - last resort: never lose an error silently
             log.exception("unexpected error in a worker")
@@ -431,13 +414,15 @@ class Engine:
         job = run.job
         item = TransferItem(task_id=task.id, path=task.path, key=task.key, size=task.size,
                             algorithm=self.settings.checksum, job_uuid=job.uuid)
-        ctx = _FileContext(run, task)
+        ctx = FileContext(run, task)
         policy = self.settings.retry
         attempt = task.attempts
         tries = 0
+        first: Tries | None = None  # the file's run of failed tries
         while True:
             tries += 1
             attempt += 1
+            ctx.attempt = attempt
             run.controls.checkpoint()
             if run.stop.is_set():
                 return
@@ -451,16 +436,19 @@ class Engine:
                         result = self.storage.adopt(item, remote, ctx)
                     else:
                         result = self.storage.upload(item, ctx)
-            except (CancelledError, _StopJob):
+            except (CancelledError, StopJob):
                 raise
             except BaseException as exc:  # noqa: BLE001 - classified below
                 if run.controls.cancelled:  # interrupted by the cancel: not a failure
                     raise CancelledError() from None
                 kind = classify(exc)
-                if kind is Reaction.RETRY and tries < policy.attempts and not run.stop.is_set():
+                spent = getattr(exc, "du_tries", None)  # a request's own retries were used up
+                if kind is Reaction.RETRY and first is None:
+                    first = Tries(run.successes, self.clock.monotonic())
+                if (kind is Reaction.RETRY and spent is None and tries < policy.attempts
+                        and not run.stop.is_set()):
                     delay = policy.delay(tries, getattr(exc, "retry_after", None))
-                    run.bus.emit(FileRetrying(job.id, task.id, task.relpath, attempt, delay,
-                                              describe(exc)))
+                    ctx.retrying(describe(exc), delay, None, tries, policy.attempts)
                     if self.clock.sleep(delay, run.controls.cancel_event):
                         raise CancelledError() from None
                     continue
@@ -470,7 +458,13 @@ class Engine:
                     details = "".join(traceback.format_exception(exc))
                 elif getattr(exc, "details", None):
                     details = exc.details
-                run.bus.emit(FileFailed(job.id, task.id, task.relpath, describe(exc), kind,
+                message = describe(exc)
+                if kind is Reaction.RETRY:
+                    if spent is None:  # the file's own tries (a backend without requests)
+                        first.count, spent = tries, first
+                    n = spent.count
+                    message += f" Gave up after {n} {'try' if n == 1 else 'tries'}."
+                run.bus.emit(FileFailed(job.id, task.id, task.relpath, message, kind,
                                         attempt, details, type(exc).__name__))
                 if kind is Reaction.FILE:
                     try:
@@ -479,6 +473,8 @@ class Engine:
                         log.debug("cleanup of %s failed", task.key, exc_info=True)
                 if kind is Reaction.AUTH or isinstance(exc, UnreachableError):
                     run.stop_job(exc)  # every other file would fail the same way
+                elif kind is Reaction.RETRY and self._unavailable(run, exc, spent):
+                    run.stop_job(self._unavailable_error(run, exc, spent))
                 else:
                     with run._err_lock:
                         run.failed += 1
@@ -486,7 +482,28 @@ class Engine:
             self._done(run, task, result, attempt)
             return
 
+    def _unavailable(self, run: _Run, exc: BaseException, spent: Tries) -> bool:
+        """A transient fault outlasted its retries while nothing else of the job succeeded,
+        and the server does not answer a check either: it is unavailable, not one file's
+        problem. A body damaged on the way, tried as often, is that file's failure."""
+        if isinstance(exc, VerificationError) or run.successes != spent.successes:
+            return False
+        try:
+            self.storage.check()
+        except Exception:  # noqa: BLE001 - whatever it is, the server is not serving us
+            return True
+        return False
+
+    def _unavailable_error(self, run: _Run, exc: BaseException, spent: Tries) -> UnreachableError:
+        secs = max(0.0, self.clock.monotonic() - spent.since)
+        err = UnreachableError(
+            f"The storage ({self.storage.describe()}) seems to be unavailable: no request "
+            f"succeeded for {secs:.0f} s, {spent.count} tries of each; the last answer: "
+            f"{describe(exc)}", details=getattr(exc, "details", None))
+        return err
+
     def _done(self, run: _Run, task: TaskRecord, result: UploadResult, attempt: int) -> None:
+        run.succeeded()
         run.bus.emit(FileDone(run.job.id, task.id, task.relpath, result.size, result.checksum,
                               self.settings.checksum, task.key, result.location,
                               result.verified_by, result.skipped, result.etag))

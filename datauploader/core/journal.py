@@ -485,6 +485,13 @@ class Journal(Subscriber):
         return self._read("SELECT ts, state, attempt, detail FROM task_events WHERE task_id=? "
                           "ORDER BY id", (task_id,))
 
+    def retries(self, job_id: int) -> dict[int, int]:
+        """How often each task of the job was retried (requests tried again, over all runs);
+        tasks never retried are left out."""
+        return {r["task_id"]: r["n"] for r in self._read(
+            "SELECT task_id, COUNT(*) AS n FROM task_events WHERE job_id=? AND state='retrying' "
+            "GROUP BY task_id", (job_id,))}
+
     def counts(self, job_id: int) -> JobCounts:
         rows = self._read("SELECT state, COUNT(*) AS n, COALESCE(SUM(size),0) AS b FROM tasks "
                           "WHERE job_id=? GROUP BY state", (job_id,))

@@ -44,11 +44,12 @@ class Stored:
     attempt: int = 0
 
 
-def _tag(etag: str | None) -> str | None:
+def normal_etag(etag: str | None) -> str | None:
+    """An ETag as compared: without W/, quotes and case."""
     return etag.strip().removeprefix("W/").strip('"').lower() if etag else None
 
 
-def _form(tag: str) -> str:
+def etag_form(tag: str) -> str:
     """"multipart" (S3's md5-of-md5s "…-N") or "plain": servers may answer a multipart
     upload with one form and list the object with the other (rclone serve s3 lists the whole
     file's MD5), so only ETags of the same form are compared."""
@@ -63,8 +64,8 @@ def replaced(stored: Stored, remote: RemoteObject | None) -> str | None:
         return "it is no longer on the storage"
     if remote.size != stored.size:
         return f"it now holds {remote.size} bytes, this job stored {stored.size}"
-    ours, theirs = _tag(stored.etag), _tag(remote.etag)
-    if ours and theirs and _form(ours) == _form(theirs) and ours != theirs:
+    ours, theirs = normal_etag(stored.etag), normal_etag(remote.etag)
+    if ours and theirs and etag_form(ours) == etag_form(theirs) and ours != theirs:
         return "its ETag changed since this job stored it"
     spec = stored.spec
     if remote.checksum and remote.algorithm == spec.algorithm and \

@@ -18,7 +18,7 @@ from datauploader.units import iso_time
 
 #: the fields of each file's row, in the order of the CSV columns
 FILE_FIELDS = ("name", "local_path", "size", "algorithm", "checksum", "state", "location", "key",
-               "verified_by", "datafile_id", "attempts", "error")
+               "verified_by", "datafile_id", "attempts", "retries", "error")
 
 
 def job_header(job: JobRecord, state: JobState | None = None) -> dict:
@@ -42,11 +42,13 @@ def run_outcome(done: JobDone) -> dict:
             "exit_code": int(done.exit_code)}
 
 
-def file_row(t: TaskRecord) -> dict:
+def file_row(t: TaskRecord, retries: int = 0) -> dict:
+    """``attempts``: how often the file was started; ``retries``: how many requests for it
+    failed and were tried again (a part of a large file counts on its own)."""
     return {"name": t.relpath, "local_path": t.path, "size": t.size, "algorithm": t.algorithm,
             "checksum": t.checksum, "state": t.state.value, "location": t.location,
             "key": t.key, "verified_by": t.verified_by, "datafile_id": t.datafile_id,
-            "attempts": t.attempts, "error": t.error}
+            "attempts": t.attempts, "retries": retries, "error": t.error}
 
 
 def job_document(journal: Journal, job_id: int, state: JobState | None = None,
@@ -55,7 +57,8 @@ def job_document(journal: Journal, job_id: int, state: JobState | None = None,
     doc = job_header(journal.job(job_id), state)
     if done is not None:
         doc.update(run_outcome(done))
-    doc["files"] = [file_row(t) for t in journal.iter_tasks(job_id)]
+    retries = journal.retries(job_id)
+    doc["files"] = [file_row(t, retries.get(t.id, 0)) for t in journal.iter_tasks(job_id)]
     return doc
 
 
@@ -69,10 +72,11 @@ def write_report(journal: Journal, job_id: int, path: str,
         return len(doc["files"])
     journal.job(job_id)  # an unknown job is an error, not an empty report
     n = 0
+    retries = journal.retries(job_id)
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FILE_FIELDS)
         w.writeheader()
         for t in journal.iter_tasks(job_id):
-            w.writerow(file_row(t))
+            w.writerow(file_row(t, retries.get(t.id, 0)))
             n += 1
     return n

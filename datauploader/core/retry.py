@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5  # total tries per file, the first one included
+    attempts: int = 5  # total tries per request (or per file), the first one included
     base_delay: float = 1.0
     factor: float = 2.0
     max_delay: float = 60.0

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None, env=None, config_files=(), profile: str 
          smoke_test: bool = False) -> int:
     """Run the application. ``smoke_test``: show the window, report how long after the
     process started it became visible, close it cleanly (installers and CI use this)."""
+    from datauploader.app.logs import configure_logging
     from datauploader.app.paths import resolve
-    from datauploader.app.service import Service, configure_logging
+    from datauploader.app.service import Service
     from datauploader.gui import excepthook
     from datauploader.gui.mainwindow import MainWindow, app_icon
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar, TypeVar
 
 from datauploader.errors import RemoteExistsError
 from datauploader.names import NameRules
 from datauploader.options import Option, SecretSlot
 from datauploader.source import SourceReader
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,14 @@ class TransferContext:
 
     def multipart_forgotten(self) -> None:
         """The recorded multipart upload is gone on the server; start afresh."""
+
+    def request(self, what: str, send: Callable[[], T]) -> T:
+        """Run one request ``send()`` (``what`` names it for messages: "part 3 of 8") with the
+        job's retries: a transient failure is tried again after a pause, counted for this
+        request alone (so that a few faults spread over the parts of a large file do not use
+        up the file's tries), and each retry is reported. The last failure is raised, marked
+        so that the engine does not try the whole file again. Here: no retries."""
+        return send()
 
 
 class StorageBackend(ABC):
@@ -165,6 +175,21 @@ class StorageBackend(ABC):
         """The job was cancelled: end transfers blocked on the network now (from another
         thread), so that a cancel or SIGTERM never waits for a silent server. Their workers
         then fail and see the cancel; the backend stays usable."""
+    def claim(self, prefix: str, job_uuid: str) -> None:
+        """Tell other computers, on the storage itself, that this job writes under ``prefix``
+        until ``release``; raise a FileError (nothing sent) if another upload writes there
+        now. Where two uploads could otherwise replace each other's files (even files already
+        registered, after the first upload ended). Here: nothing (the engine's lock keeps a
+        second job on this computer away; other computers are not seen)."""
+
+    def release(self, prefix: str, job_uuid: str) -> None:
+        """The job no longer writes under ``prefix`` (its claim is withdrawn)."""
+
+    def clean_unjournaled(self, prefix: str, job_uuid: str, journaled: set[str]) -> None:
+        """Remove what this job's attempts began on the storage without the journal ever
+        learning of it (S3: a multipart upload whose creation answer was lost, or whose
+        process was killed before the journal committed its id); ``journaled``: the ids the
+        journal holds. Called when a job starts and when its transfers end."""
 
     def close(self) -> None:
         pass

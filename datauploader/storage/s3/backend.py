@@ -1,19 +1,29 @@
 """S3 storage: single PUT for small files, multipart above a threshold, resumable, never
 overwriting.
 
-* **Verification.** Every request body carries ``Content-MD5`` (the server refuses a body that
-  does not match it), and the ETag it answers is compared with our MD5 (single PUT and each
-  part). A completed multipart object's ETag is checked against the composite MD5 AWS uses
-  (``md5(part md5s)-N``) or, where the server answers otherwise (rclone: the whole object's
-  MD5), its size is read back after every part was proven. With sha256 (the default) the
-  payload hash of a single PUT is signed too, so the server checks the sha256 as well.
+* **Verification.** Every request body carries ``Content-MD5``, and the ETag the server
+  answers is compared with our MD5 (single PUT and each part): a plain-MD5 ETag that differs
+  is a body damaged on the way (servers that ignore ``Content-MD5`` store it), so the object
+  we just wrote is removed and the request fails as damaged (retried, then the file fails);
+  it is never "verified". A completed multipart object's ETag is checked against the
+  composite MD5 AWS uses (``md5(part md5s)-N``) or, where the server answers otherwise
+  (rclone: the whole object's MD5), its size is read back after every part was proven. A
+  proof is claimed only where it holds: ``content-md5`` and ``signed-sha256`` only on servers
+  that were seen to refuse a body that does not match them (:mod:`.probe`, once per target);
+  an ETag that is no MD5 on a server that checks nothing is read back.
 * **Never overwrite.** The job lists its prefix once; a key that exists is proven identical
   (adopted) or refused. Writes carry ``If-None-Match: *`` so that servers which honour it
-  refuse a key created by someone else in the meantime.
+  refuse a key created by someone else in the meantime; whether the server honours it is
+  learnt once per target (``exclusive_writes``), and where not, the engine registers a file
+  only after a listing proved it.
 * **Resume.** A multipart upload id is journaled before the first part is sent. On resume,
   ``ListParts`` says which parts the server holds; each is re-read locally (the whole-file
   checksum needs every byte) and its MD5 compared with the server's ETag, so only missing
-  parts are sent, and a file that changed in between is noticed.
+  parts are sent, and a file that changed in between is noticed. An upload whose id never
+  reached the journal is found and aborted (:mod:`.pending`).
+* **Retries** are the engine's, per request (``ctx.request``): a part that meets a fault is
+  sent again by itself; a CompleteMultipartUpload whose answer was lost is first confirmed
+  (HEAD, ListParts) and only sent again if the upload is still in progress.
 * **Memory** is bounded by the configuration, never by file size or count: small files are
   read whole (below the threshold), parts use at most ``part_concurrency + 1`` buffers.
 
@@ -23,45 +33,36 @@ standard AWS environment variables, or an AWS shared-credentials profile, never 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
-import math
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from datauploader import proofs
 from datauploader.checksums import HashingSink
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
-                                 RemoteExistsError, VerificationError)
+                                 VerificationError)
 from datauploader.names import RULES
 from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
+from datauploader.storage.s3.claims import CLAIM_MARK, Claims
 from datauploader.storage.s3.client import S3Client
 from datauploader.storage.s3.credentials import resolve_credentials
-from datauploader.storage.s3.errors import NoSuchUpload, PreconditionFailed
+from datauploader.storage.s3.errors import PreconditionFailed, damaged
+from datauploader.storage.s3.messages import (META_CHECKSUM, META_JOB, META_PART_SIZE, b64, is_md5,
+                                              md5)
+from datauploader.storage.s3.multipart_upload import MultipartUpload, Restart
+from datauploader.storage.s3.pending import PendingUploads
+from datauploader.storage.s3.probe import PROBE_MARK, ServerChecks, probe, static_head
+from datauploader.storage.target_traits import TraitCache
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
-MAX_PARTS = 10_000
-META_CHECKSUM = "du-checksum"  # "<algorithm>:<hex>", single PUT only (known before sending)
-META_JOB = "du-job"
-META_TASK = "du-task"
-META_PART_SIZE = "du-part-size"
 
 
-def _md5(data) -> hashlib._Hash:
-    return hashlib.md5(data, usedforsecurity=False)
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
-
-
-class S3Storage(StorageBackend):
+class S3Storage(MultipartUpload, StorageBackend):
     kind = "s3"
     OPTIONS = (
         Option("endpoint_url", "URL of the S3 service (empty: AWS in the given region)",
@@ -93,7 +94,8 @@ class S3Storage(StorageBackend):
                  prefix: str = "{proposal}/{dataset}", addressing_style: str = "auto",
                  ca_bundle: str = "", verify_tls: bool = True, multipart_threshold: int = 16 * MiB,
                  part_size: int = 16 * MiB, part_concurrency: int = 4, credentials=None,
-                 access_key_id: str = "", aws_profile: str = "", timeout: float = 60.0):
+                 access_key_id: str = "", aws_profile: str = "", timeout: float = 60.0,
+                 state_dir: str | None = None):
         self.bucket = bucket
         self.region = region or "us-east-1"
         self.endpoint_url = (endpoint_url or f"https://s3.{self.region}.amazonaws.com").rstrip("/")
@@ -112,6 +114,12 @@ class S3Storage(StorageBackend):
         self._pool_lock = threading.Lock()
         # buffers for parts in flight, shared by every file: memory bounded by configuration
         self._part_slots = threading.BoundedSemaphore(self.part_concurrency + 1)
+        # what the server checks, learnt once per target (kept in the state folder)
+        self._traits = TraitCache(state_dir)
+        self._checks: ServerChecks | None = None
+        self._checks_lock = threading.Lock()
+        self._pending = PendingUploads(state_dir)  # multipart uploads not yet journaled
+        self._claims = Claims(self.client, self.bucket, self.location)
 
     # -- construction from the configuration -----------------------------------------------
     @staticmethod
@@ -138,7 +146,8 @@ class S3Storage(StorageBackend):
         options["credentials"] = resolve_credentials(
             cls._endpoint(options), slot, options.get("aws_profile", ""), ctx.env, ctx.secrets,
             ctx.section)
-        return cls(**options)
+        paths = getattr(ctx, "paths", None)
+        return cls(**options, state_dir=paths.state_dir if paths else None)
 
     # -- StorageBackend ---------------------------------------------------------------------
     def describe(self) -> str:
@@ -153,7 +162,39 @@ class S3Storage(StorageBackend):
     def existing(self, prefix: str) -> dict[str, RemoteObject]:
         listing = prefix.rstrip("/") + "/" if prefix else ""
         return {o.key: RemoteObject(key=o.key, size=o.size, etag=o.etag)
-                for o in self.client.list_objects(self.bucket, listing)}
+                for o in self.client.list_objects(self.bucket, listing)
+                if PROBE_MARK not in o.key and CLAIM_MARK not in o.key}
+
+    def claim(self, prefix: str, job_uuid: str) -> None:
+        """See :mod:`.claims`."""
+        self._claims.claim(prefix, job_uuid)
+
+    def release(self, prefix: str, job_uuid: str) -> None:
+        self._claims.release(prefix, job_uuid)
+
+    # -- what the server checks -------------------------------------------------------------
+    def server_checks(self) -> ServerChecks:
+        """What this target was found to check (probed once, then kept for a day)."""
+        with self._checks_lock:
+            if self._checks is None:
+                target = self.describe()
+                kept = self._traits.get(target)
+                if kept is not None:
+                    self._checks = ServerChecks.from_dict(kept)
+                else:
+                    found = probe(self.client, self.bucket, static_head(self.prefix_template))
+                    if found is None:  # nothing learnt: every check counts as not done, and
+                        self._checks = ServerChecks()  # the next process asks again
+                    else:
+                        log.info("%s: %s", target, found)
+                        self._traits.put(target, found.as_dict())
+                        self._checks = found
+            return self._checks
+
+    def exclusive_writes(self) -> bool:
+        """Where the server refuses ``If-None-Match: *`` writes of existing keys (AWS, moto),
+        of two uploads racing on one key only one succeeds; rclone serve s3 ignores it."""
+        return self.server_checks().conditional_writes
 
     def stat(self, key: str) -> RemoteObject | None:
         info = self.client.head_object(self.bucket, key)
@@ -173,6 +214,7 @@ class S3Storage(StorageBackend):
         self.client.interrupt()
 
     def close(self) -> None:
+        self._claims.close()
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -189,7 +231,7 @@ class S3Storage(StorageBackend):
             try:
                 with ctx.open_source(item) as src:
                     return self._put_multipart(item, src, ctx)
-            except _Restart as r:
+            except Restart as r:
                 log.info("restarting multipart upload of %s: %s", item.key, r)
         raise FileChangedError(f"{item.path} keeps changing while it is uploaded; resume the job "
                                "once it is complete.")
@@ -201,172 +243,58 @@ class S3Storage(StorageBackend):
             raise FileChangedError(f"{item.path} grew while it was being read; it is probably "
                                    "still being written. Resume the job once it is complete.")
         checksum = src.finish()  # before a byte leaves: a changing file is never sent
-        md5 = _md5(body)
+        body_md5 = md5(body)
         payload_sha = checksum if item.algorithm == "sha256" else None
         # our checksum rides along, so that a later run can prove the object identical
         meta = {META_CHECKSUM: f"{item.algorithm}:{checksum}"}
-        try:
+        md5_hex = body_md5.hexdigest()
+
+        def put():
             res = self.client.put_object(self.bucket, item.key, body,
-                                         content_md5_b64=_b64(md5.digest()),
+                                         content_md5_b64=b64(body_md5.digest()),
                                          payload_sha256=payload_sha, metadata=meta,
                                          if_none_match=True, on_chunk=ctx.sent)
+            if is_md5(res.etag) and res.etag.lower() != md5_hex:
+                self._remove_damaged(item.key, res.etag)
+                raise damaged(self.endpoint_url, self.bucket, item.key, res.etag, md5_hex)
+            return res
+
+        try:
+            res = ctx.request(f"sending {item.key}", put)
         except PreconditionFailed:
             remote = self.stat(item.key)
             if remote is None:
                 raise
-            return self._compare_existing(item, remote, len(body), checksum, md5.hexdigest(),
-                                          None)
-        verified = Proof.CONTENT_MD5
-        if res.etag == md5.hexdigest():
+            return self._compare_existing(item, remote, len(body), checksum, md5_hex, None, ctx)
+        checks = self.server_checks()
+        if res.etag and res.etag.lower() == md5_hex:
             verified = Proof.ETAG_MD5
-        if payload_sha:
+        elif checks.content_md5:
+            verified = Proof.CONTENT_MD5
+        else:  # an ETag that is no MD5, and a server not seen to check Content-MD5
+            verified = self._reread(item.key, item.algorithm, checksum, len(body), ctx)
+        if payload_sha and checks.payload_sha256:
             verified = proofs.both(verified, Proof.SIGNED_SHA256)
         return UploadResult(size=len(body), checksum=checksum, location=self.location(item.key),
                             verified_by=verified, etag=res.etag)
 
-    def _pool_get(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.part_concurrency,
-                                                thread_name_prefix="s3-part")
-            return self._pool
+    def _reread(self, key: str, algorithm: str, checksum: str, size: int,
+                ctx: TransferContext) -> str:
+        """Read the object back: the proof where nothing the server states can be compared."""
+        got, n = self.read_checksum(key, algorithm, ctx.cancel)
+        if (got, n) != (checksum, size):
+            raise VerificationError(
+                f"{self.location(key)} read back holds {n} bytes with another {algorithm} "
+                f"than the {size} bytes sent; the upload was not stored as sent.")
+        return proofs.reread(algorithm)
 
-    def _put_multipart(self, item: TransferItem, src, ctx: TransferContext) -> UploadResult:
-        size = src.size
-        mp = ctx.multipart_state()
-        server_parts: dict[int, tuple[int, str]] = {}
-        upload_id = None
-        part_size = self.part_size
-        if mp is not None:
-            try:
-                server_parts = {p.part_number: (p.size, p.etag) for p in
-                                self.client.list_parts(self.bucket, item.key, mp.upload_id)}
-                upload_id, part_size = mp.upload_id, mp.part_size
-            except NoSuchUpload:
-                log.info("multipart upload %s of %s is gone on the server; starting afresh",
-                         mp.upload_id, item.key)
-                ctx.multipart_forgotten()
-        part_size = max(part_size, math.ceil(size / MAX_PARTS))
-        nparts = max(1, math.ceil(size / part_size))
-        if upload_id is None:
-            upload_id = self.client.create_multipart_upload(
-                self.bucket, item.key, metadata={META_JOB: item.job_uuid,
-                                                 META_TASK: str(item.task_id),
-                                                 META_PART_SIZE: str(part_size)})
-            ctx.multipart_started(upload_id, part_size)  # journaled before the first part
-
-        pool = self._pool_get()
-        futures: dict[int, Future] = {}
-        md5s: dict[int, bytes] = {}
-        failed: list[BaseException] = []
-
-        def send(number: int, buf: bytearray, n: int, digest: bytes) -> str:
-            try:
-                etag = self.client.upload_part(self.bucket, item.key, upload_id, number,
-                                               memoryview(buf)[:n],
-                                               content_md5_b64=_b64(digest), on_chunk=ctx.sent)
-                if etag and etag != digest.hex():
-                    raise VerificationError(
-                        f"The S3 server reported ETag {etag} for part {number} of {item.key}, "
-                        f"but the part's MD5 is {digest.hex()}; the part was not stored as sent.")
-                ctx.part_done(number, n, etag or digest.hex(), digest.hex())
-                return etag
-            finally:
-                self._part_slots.release()
-
+    def _remove_damaged(self, key: str, etag: str) -> None:
+        """Remove the object a damaged body just became (ours: the server answered our write
+        with its ETag), only if it still has that ETag where the server honours If-Match."""
         try:
-            for number in range(1, nparts + 1):
-                if failed:
-                    break
-                expect = min(part_size, size - (number - 1) * part_size)
-                have = server_parts.get(number)
-                if have is not None and have[0] == expect:
-                    # already on the server: re-read (the whole-file checksum needs it) and
-                    # prove it is the same data
-                    buf = bytearray(expect)
-                    src.readinto(buf)
-                    digest = _md5(buf).digest()
-                    if have[1] != digest.hex():
-                        self._abandon(item, upload_id, ctx)
-                        raise _Restart(f"part {number} on the server differs from the file now")
-                    md5s[number] = digest
-                    if ctx.cancel.is_set():
-                        raise CancelledError()
-                    continue
-                while not self._part_slots.acquire(timeout=0.5):
-                    ctx.sent(0)  # honours pause and cancel while waiting for a buffer
-                try:
-                    buf = bytearray(expect)
-                    got = src.readinto(buf)
-                    if got != expect:
-                        raise FileChangedError(f"{item.path} shrank while it was being read; it "
-                                               "is probably still being written.")
-                    digest = _md5(buf).digest()
-                except BaseException:
-                    self._part_slots.release()
-                    raise
-                md5s[number] = digest
-                fut = pool.submit(send, number, buf, got, digest)
-                fut.add_done_callback(lambda f: f.exception() and failed.append(f.exception()))
-                futures[number] = fut
-            wait(list(futures.values()))
-            for f in futures.values():
-                f.result()  # the first part that failed raises here
-            if src.readinto(bytearray(1)):
-                raise FileChangedError(f"{item.path} grew while it was being read; it is "
-                                       "probably still being written.")
-            checksum = src.finish()
-        except FileChangedError:
-            wait(list(futures.values()))
-            self._abandon(item, upload_id, ctx)
-            raise
-        except BaseException:
-            wait(list(futures.values()))  # never leave a part thread writing a released buffer
-            raise
-
-        parts = [(n, md5s[n].hex()) for n in range(1, nparts + 1)]
-        composite = _md5(b"".join(md5s[n] for n in range(1, nparts + 1))).hexdigest() + f"-{nparts}"
-        try:
-            etag = self.client.complete_multipart_upload(self.bucket, item.key, upload_id, parts,
-                                                         if_none_match=True)
-        except PreconditionFailed:
-            self._abandon(item, upload_id, ctx)
-            remote = self.stat(item.key)
-            if remote is None:
-                raise
-            return self._compare_existing(item, remote, size, checksum, None, composite)
-        except NoSuchUpload:
-            # completed by an earlier try whose answer was lost?
-            remote = self.stat(item.key)
-            if remote is None or remote.metadata.get(META_JOB) != item.job_uuid:
-                ctx.multipart_forgotten()
-                raise
-            etag = remote.etag
-        if etag == composite:
-            verified = Proof.ETAG_MULTIPART_MD5
-        else:
-            remote = self.stat(item.key)
-            if remote is None or remote.size != size:
-                raise VerificationError(
-                    f"After completing the upload of {item.key} the server reports "
-                    f"{remote.size if remote else 'no'} object of {size} bytes.")
-            verified = proofs.both(Proof.PARTS_MD5, Proof.SIZE)
-        return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
-                            verified_by=verified, etag=etag)
-
-    def _abandon(self, item: TransferItem, upload_id: str, ctx: TransferContext) -> None:
-        """Abort our own multipart upload (its id is in our journal, so it is ours)."""
-        try:
-            self.client.abort_multipart_upload(self.bucket, item.key, upload_id)
-        except Exception:  # noqa: BLE001 - the server drops stale uploads by lifecycle rules
-            log.warning("could not abort multipart upload %s of %s", upload_id, item.key,
-                        exc_info=True)
-        ctx.multipart_forgotten()
-
-    def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
-        mp = ctx.multipart_state()
-        if mp is not None:
-            self._abandon(item, mp.upload_id, ctx)
+            self.client.delete_object(self.bucket, key, if_match=etag)
+        except Exception:  # noqa: BLE001 - then the next try (or the listing) sees it
+            log.warning("could not remove the damaged object %s", key, exc_info=True)
 
     # -- existing keys ----------------------------------------------------------------------
     def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
@@ -374,9 +302,9 @@ class S3Storage(StorageBackend):
         if remote.checksum is None and (remote.etag is None or "-" in remote.etag):
             remote = self.stat(item.key) or remote  # metadata: our checksum, part size
         part_size = int(remote.metadata.get(META_PART_SIZE, 0) or 0)
-        whole_md5 = _md5(b"")
+        whole_md5 = md5(b"")
         part_md5s: list[bytes] = []
-        part = _md5(b"")
+        part = md5(b"")
         in_part = 0
         buf = bytearray(MiB if not part_size else min(MiB, part_size))
         with ctx.open_source(item) as src:
@@ -395,7 +323,7 @@ class S3Storage(StorageBackend):
                         pos += take
                         if in_part == part_size:
                             part_md5s.append(part.digest())
-                            part, in_part = _md5(b""), 0
+                            part, in_part = md5(b""), 0
                 if ctx.cancel.is_set():
                     raise CancelledError()
             checksum = src.finish()
@@ -404,33 +332,37 @@ class S3Storage(StorageBackend):
         if part_size:
             if in_part:
                 part_md5s.append(part.digest())
-            composite = _md5(b"".join(part_md5s)).hexdigest() + f"-{len(part_md5s)}"
+            composite = md5(b"".join(part_md5s)).hexdigest() + f"-{len(part_md5s)}"
         return self._compare_existing(item, remote, size, checksum, whole_md5.hexdigest(),
-                                      composite)
+                                      composite, ctx)
 
     def _compare_existing(self, item: TransferItem, remote: RemoteObject, size: int,
-                          checksum: str, md5_hex: str | None,
-                          composite: str | None) -> UploadResult:
+                          checksum: str, md5_hex: str | None, composite: str | None,
+                          ctx: TransferContext) -> UploadResult:
+        """Prove the object under ``item.key`` holds the bytes read (``checksum``; their MD5,
+        and their composite multipart MD5, where known), or raise RemoteExistsError. What the
+        server computed from the stored bytes (an ETag) is the evidence; a checksum recorded
+        in the metadata only tells of the bytes its writer meant to send, so it can refuse but
+        never prove; where no ETag can be compared, the object is read back."""
         where = f"s3://{self.bucket}/{item.key}"
         if remote.size != size:
             raise other_content(where, f"{remote.size} bytes, the local file has {size}")
+        etag = (remote.etag or "").lower()
         how = None
-        if remote.checksum and remote.algorithm == item.algorithm:
-            if remote.checksum != checksum:
-                raise other_content(where, f"its {item.algorithm} differs")
-            how = proofs.recorded(item.algorithm)
-        elif remote.etag and md5_hex and remote.etag == md5_hex:
+        if is_md5(etag) and md5_hex:
+            if etag != md5_hex:
+                raise other_content(where, "its MD5 differs")
             how = Proof.ETAG_MD5
-        elif remote.etag and composite and remote.etag == composite:
+        elif composite and etag == composite:
             how = Proof.ETAG_MULTIPART_MD5
+        if how is None and remote.checksum and remote.algorithm == item.algorithm and \
+                remote.checksum != checksum:
+            raise other_content(where, f"its recorded {item.algorithm} differs")
         if how is None:
-            raise RemoteExistsError(f"{where} already exists and cannot be proven identical to "
-                                    f"{item.path}; it was not overwritten. Choose another "
-                                    "dataset name or remove the object if it is not needed.")
+            try:
+                how = self._reread(item.key, item.algorithm, checksum, size, ctx)
+            except VerificationError:
+                raise other_content(where, f"its {item.algorithm} differs") from None
         return UploadResult(size=size, checksum=checksum, location=self.location(item.key),
                             verified_by=proofs.already_present(how), etag=remote.etag,
                             skipped=True)
-
-
-class _Restart(Exception):
-    """The parts on the server do not match the file any more: start the upload afresh."""

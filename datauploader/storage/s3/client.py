@@ -11,9 +11,11 @@ What it does and does not do:
   alive, ``TCP_NODELAY``, no poll per call. A kept-alive connection that the server closed
   while idle is replaced before use; if the failure only shows while sending or while waiting
   for the answer of a request on a reused connection, that request is sent once more on a
-  fresh connection (safe: nothing reached the server's application, and a whole-object PUT is
-  atomic anyway), unless ``on_chunk`` already reported some of its body. No other retries:
-  the engine retries ``TransientError``. A server that answers before a large body is
+  fresh connection (a whole-object PUT or a part is atomic and may go twice), unless
+  ``on_chunk`` already reported some of its body, or the request must not be carried out
+  twice (``once``: CreateMultipartUpload, CompleteMultipartUpload, whose answer may have been
+  lost after the server did the work; those see to the connection before they are sent). No
+  other retries: the engine retries ``TransientError``, per request. A server that answers before a large body is
   complete (a refusal) is heard: its error is raised, not the broken pipe.
 * Bodies up to 256 KiB leave in the same ``send`` as the headers; larger bodies in 256 KiB
   chunks, with ``on_chunk(nbytes)`` called after each chunk (throttle, progress, cancel).
@@ -35,7 +37,7 @@ from datauploader import __version__
 from datauploader.net import tls
 from datauploader.net.http import IDLE_CHECK, EarlyAnswer, Pool, Response
 from datauploader.storage.s3.credentials import Credentials
-from datauploader.storage.s3.errors import S3Error, error_for
+from datauploader.storage.s3.errors import PreconditionFailed, S3Error, error_for
 from datauploader.storage.s3.messages import (ObjectInfo, PutResult, add_metadata,
                                               info_from_headers, parse_xml, unquote_etag)
 from datauploader.storage.s3.multipart import MultipartOperations
@@ -158,7 +160,11 @@ class S3Client(MultipartOperations):
                  on_chunk: Callable[[int], object] | None = None,
                  on_data: Callable[[memoryview], object] | None = None,
                  on_headers: Callable[[int, dict], object] | None = None,
-                 chunk_size: int = 1 << 20, ok: tuple = (200,), op: str = "") -> Response:
+                 chunk_size: int = 1 << 20, ok: tuple = (200,), op: str = "",
+                 once: bool = False) -> Response:
+        """One signed request. ``once``: never sent a second time by the connection pool (a
+        request the server may have carried out although its answer never came, such as
+        CompleteMultipartUpload: the caller confirms before it asks again)."""
         host, hosthdr, prefix = self._target(bucket)
         path = f"{prefix}/{quote(key, safe='/')}" if key is not None else (prefix or "/")
         query = encode_query(params) if params else ""
@@ -186,6 +192,8 @@ class S3Client(MultipartOperations):
         head = f"{method} {url} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
 
         resend, max_idle = None, IDLE_CHECK
+        if once:
+            resend, max_idle = _never, 0  # see to the connection first instead
         if n <= SMALL_BODY:
             def send(conn):
                 conn.send_head(head, body if n else None)
@@ -203,8 +211,9 @@ class S3Client(MultipartOperations):
                 conn.send_body((mv[i:i + CHUNK_SIZE] for i in range(0, n, CHUNK_SIZE)), n,
                                after if on_chunk is not None else None)
 
-            def resend():
-                return not reported
+            if not once:
+                def resend():
+                    return not reported
             max_idle = 0  # (a body partly reported cannot be resent: see to the connection)
 
         sink = None
@@ -315,9 +324,27 @@ class S3Client(MultipartOperations):
                                   info.metadata, info.content_type)
         return info
 
-    def delete_object(self, bucket: str, key: str) -> None:
-        """Delete an object (tests and clean-up of our own temporary objects only)."""
-        self._request("DELETE", bucket, key, ok=(200, 204), op="DeleteObject")
+    def delete_object(self, bucket: str, key: str, if_match: str | None = None) -> None:
+        """Delete an object (our own probes and damaged writes, and tests). ``if_match``: only
+        if it still has that ETag (a server that does not know conditional deletes deletes
+        anyway; one that refuses the condition is asked once more without it, unless it
+        answered 412: the object changed, and is not ours to remove)."""
+        if if_match is None:
+            self._request("DELETE", bucket, key, ok=(200, 204), op="DeleteObject")
+            return
+        try:
+            self._request("DELETE", bucket, key, headers={"if-match": f'"{if_match}"'},
+                          ok=(200, 204), op="DeleteObject")
+        except PreconditionFailed:
+            raise
+        except S3Error as e:
+            if e.status not in (400, 501):
+                raise
+            self._request("DELETE", bucket, key, ok=(200, 204), op="DeleteObject")
+
+
+def _never() -> bool:
+    return False
 
 
 class _CallbackError(Exception):

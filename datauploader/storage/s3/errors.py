@@ -4,11 +4,13 @@ with a sentence for the operator (the server's code and message included)."""
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 import xml.etree.ElementTree as ET
 
 from datauploader.errors import (AuthError, DataUploaderError, PermissionDeniedError,
-                                 StorageFullError, TransientError, UsageError, UserFacingError)
+                                 StorageFullError, TransientError, UsageError, UserFacingError,
+                                 VerificationError)
 
 
 class S3Error(DataUploaderError):
@@ -41,9 +43,24 @@ class S3TransientError(S3Error, TransientError):
     said so)."""
 
 
-class S3ChecksumMismatch(S3TransientError):
-    """The server computed another MD5/SHA-256 than the one sent: the bytes were damaged on
-    the way (retry), or the caller hashed something else than it sent (a bug)."""
+class S3ChecksumMismatch(S3TransientError, VerificationError):
+    """The bytes were damaged on the way: the server refused them (its MD5/SHA-256 is not the
+    one sent) or stored them and answered with an ETag that is not their MD5. Retried; when
+    the tries are used up, that file fails (the server is not unavailable for it)."""
+
+
+def damaged(endpoint: str, bucket: str, key: str, etag: str, md5_hex: str,
+            part: int | None = None) -> S3ChecksumMismatch:
+    """The error for a write the server answered with ETag ``etag``, an MD5 other than
+    ``md5_hex``, the MD5 of what was sent: the server stored other bytes (it does not check
+    Content-MD5, and the body changed on the way)."""
+    what = f"part {part} of '{bucket}/{key}'" if part else f"'{bucket}/{key}'"
+    gone = "" if part else " The damaged object was removed."
+    return S3ChecksumMismatch(
+        f"The S3 server at {endpoint} stored {what} damaged: its ETag {etag} is not {md5_hex}, "
+        f"the MD5 of the bytes sent (they changed on the way, and the server does not check "
+        f"Content-MD5).{gone}", status=200, code="ETagMismatch",
+        details=f"ETag {etag}, MD5 sent {md5_hex}")
 
 
 class S3StorageFull(S3Error, StorageFullError):
@@ -128,6 +145,36 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     return None, (" ".join(snippet.split()) or None), None
 
 
+_EXPECTING = re.compile(r"expecting '([a-z0-9-]+)'")
+_ENDPOINT_REGION = re.compile(r"\.s3[.-](?:dualstack\.)?([a-z]{2}(?:-gov)?-[a-z]+-\d)\.amazonaws")
+
+
+def bucket_region(resp) -> str | None:
+    """The region an AWS-like server says the bucket is in: the ``x-amz-bucket-region``
+    header (also on a HEAD answer, which has no body), else the error body's ``Region``, the
+    region in its ``Endpoint`` (a 301 PermanentRedirect) or in its message ("… expecting
+    'eu-west-1'")."""
+    found = resp.headers.get("x-amz-bucket-region")
+    if found:
+        return found.strip()
+    text = resp.body.lstrip() if resp.body else b""
+    if not text.startswith(b"<"):
+        return None
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    found = root.findtext("{*}Region") or root.findtext("Region")
+    if found:
+        return found.strip()
+    endpoint = root.findtext("{*}Endpoint") or root.findtext("Endpoint") or ""
+    m = _ENDPOINT_REGION.search("." + endpoint)
+    if m:
+        return m.group(1)
+    m = _EXPECTING.search(root.findtext("{*}Message") or root.findtext("Message") or "")
+    return m.group(1) if m else None
+
+
 def local_name(tag: str) -> str:
     """An XML tag without its namespace."""
     return tag.rpartition("}")[2]
@@ -154,6 +201,12 @@ def error_for(resp, op: str, bucket: str, key: str | None, access_key: str, endp
               details=f"{op} {what}: HTTP {status} {said} (request id {request_id})")
     ep = endpoint
 
+    right = bucket_region(resp)
+    if right and right != region and (status in (301, 307, 400) or code in _REGION_CODES):
+        return WrongRegion(
+            f"The bucket '{bucket}' is in region '{right}', not in '{region}' as configured "
+            f"({said}): set region = {right} in the storage configuration (and endpoint_url, "
+            "if it names the region).", **kw)
     if code in _REGION_CODES or status == 301:
         return WrongRegion(
             f"The S3 server at {ep} says bucket '{bucket}' is not in region "
@@ -201,11 +254,11 @@ def error_for(resp, op: str, bucket: str, key: str | None, access_key: str, endp
     if code in _CHECKSUM_CODES:
         return S3ChecksumMismatch(
             f"The S3 server at {ep} received {what} damaged: its checksum does not match "
-            f"({said}); it will be retried.", **kw)
+            f"({said}).", **kw)
     if status == 507 or code in _FULL_CODES:
         return S3StorageFull(f"The S3 server at {ep} has no room for {what} ({said}).", **kw)
     if status >= 500 or status == 429 or code in _TRANSIENT_CODES:
         return S3TransientError(
-            f"The S3 server at {ep} had a temporary problem with {what} ({said}); it will "
-            "be retried.", retry_after=retry_after(resp.headers.get("retry-after")), **kw)
+            f"The S3 server at {ep} had a temporary problem with {what} ({said}).",
+            retry_after=retry_after(resp.headers.get("retry-after")), **kw)
     return S3Error(f"The S3 server at {ep} refused {op} of {what} ({said}).", **kw)

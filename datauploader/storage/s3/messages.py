@@ -10,12 +10,35 @@ that happens to contain ``%XX`` is decoded too.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from datauploader.storage.s3.errors import S3Error
+
+MAX_PARTS = 10_000
+# our metadata on each object
+META_CHECKSUM = "du-checksum"  # "<algorithm>:<hex>", single PUT only (known before sending)
+META_JOB = "du-job"
+META_TASK = "du-task"
+META_PART_SIZE = "du-part-size"
+
+
+def md5(data) -> "hashlib._Hash":
+    return hashlib.md5(data, usedforsecurity=False)
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def is_md5(etag: str | None) -> bool:
+    """A plain MD5 ETag (32 hex digits), as S3 gives a single PUT's object and each part
+    (not a multipart object's ``…-N``, nor the other ETags of encrypted objects)."""
+    return bool(etag) and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ class MultipartOperations:
         if metadata:
             add_metadata(h, metadata)
         r = self._request("POST", bucket, key, params={"uploads": ""}, headers=h,
-                          op="CreateMultipartUpload")
+                          op="CreateMultipartUpload", once=True)
         upload_id = parse_xml(r.body, "CreateMultipartUpload").findtext("{*}UploadId")
         if not upload_id:
             raise S3Error(f"The S3 server at {self.endpoint_url} answered CreateMultipartUpload "
@@ -76,7 +76,7 @@ class MultipartOperations:
             h["if-none-match"] = "*"
         r = self._request("POST", bucket, key, params={"uploadId": upload_id}, headers=h,
                           body=body, payload_hash=hashlib.sha256(body).hexdigest(),
-                          op="CompleteMultipartUpload")
+                          op="CompleteMultipartUpload", once=True)
         root = parse_xml(r.body, "CompleteMultipartUpload")
         if local_name(root.tag) == "Error":
             # S3 answers 200 at once and may report a late failure in the body.

@@ -32,6 +32,7 @@ import base64
 import http.client
 import logging
 import posixpath
+import secrets
 import threading
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote, urlsplit
@@ -49,7 +50,8 @@ from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
                                        UploadResult, other_content)
 from datauploader.storage.fastio import hashed_chunks
-from datauploader.storage.tempnames import is_temp, temp_name
+from datauploader.storage.target_traits import TraitCache
+from datauploader.storage.tempnames import TEMP_MARK, TEMP_SUFFIX, is_temp, temp_name
 from datauploader.storage.webdav.proof import COMPUTABLE, Proofs, SuspectETag
 from datauploader.storage.webdav.protocol import (HEAD_HEADERS, PROPFIND_BODY, PROPFIND_TYPE,
                                                   PUT_HEADERS, Entry, key_path, parse_multistatus,
@@ -96,7 +98,7 @@ class WebDAVStorage(Proofs, StorageBackend):
                  username: str = "", ca_bundle: str = "", verify_tls: bool = True,
                  verify: str = "auto", names: str = "portable", timeout: float = 120.0,
                  password: str | None = None, token: str | None = None,
-                 storage_name: str | None = None):
+                 storage_name: str | None = None, state_dir: str | None = None):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UserFacingError(f"'{url}' is not an http:// or https:// URL; fix 'url' in the "
@@ -160,6 +162,9 @@ class WebDAVStorage(Proofs, StorageBackend):
         self._etag_is_md5: bool | None = None
         self._stat_by: str | None = None  # "head", or "propfind" where it states checksums
         self._server_algs: frozenset[str] = frozenset()  # replaced, never changed in place
+        # whether MOVE with Overwrite: F refuses an existing name: learnt once per target
+        self._traits = TraitCache(state_dir)
+        self._exclusive: bool | None = None
 
     # -- construction from the configuration -----------------------------------------------
     @classmethod
@@ -194,7 +199,9 @@ class WebDAVStorage(Proofs, StorageBackend):
             slot = cls.secret_slot(options, ctx.section)
             token = ctx.secrets.get(slot.service, slot.user) or \
                 ctx.env.get("DATAUPLOADER_WEBDAV_TOKEN") or None
-        return cls(**options, password=password, token=token, storage_name=ctx.section)
+        paths = getattr(ctx, "paths", None)
+        return cls(**options, password=password, token=token, storage_name=ctx.section,
+                   state_dir=paths.state_dir if paths else None)
 
     # -- HTTP -------------------------------------------------------------------------------
     def _request(self, method: str, path: str, headers: dict | None = None,
@@ -264,7 +271,7 @@ class WebDAVStorage(Proofs, StorageBackend):
         if s in (408, 423, 425, 429) or s >= 500:
             retry = r.headers.get("retry-after")
             return TransientError(f"The WebDAV server at {self.url} had a temporary problem "
-                                  f"{doing} {what} ({said}); it will be retried.",
+                                  f"{doing} {what} ({said}).",
                                   details=details,
                                   retry_after=float(retry) if retry and retry.isdigit() else None)
         if s == 413:
@@ -292,7 +299,7 @@ class WebDAVStorage(Proofs, StorageBackend):
             return parse_multistatus(r.body, self._base_decoded)
         except ET.ParseError as e:
             raise TransientError(f"The WebDAV server at {self.url} sent a listing that is not "
-                                 "valid XML; it will be retried.", details=str(e)) from e
+                                 "valid XML.", details=str(e)) from e
 
     def _ensure_collection(self, rel: str) -> None:
         if not rel or rel in self._collections:
@@ -488,5 +495,49 @@ class WebDAVStorage(Proofs, StorageBackend):
 
     def cleanup_task(self, item: TransferItem, ctx: TransferContext) -> None:
         self._request("DELETE", self._path(temp_name(item)))  # ours by name; 404 is fine
+
+    def exclusive_writes(self) -> bool:
+        """A file's real name is only ever written by a MOVE with ``Overwrite: F``: where the
+        server refuses that for an existing name (RFC 4918; rclone, nginx), of two uploads
+        racing on one name only one succeeds. Learnt once per target with probe files of our
+        own in the root folder, kept for a day."""
+        with self._lock:
+            if self._exclusive is None:
+                kept = self._traits.get(self.describe())
+                if kept is not None:
+                    self._exclusive = bool(kept.get("move_refuses_existing"))
+                else:
+                    found = self._probe_overwrite()
+                    if found is not None:  # (nothing learnt: not exclusive, as far as we know)
+                        self._traits.put(self.describe(), {"move_refuses_existing": found})
+                    self._exclusive = bool(found)
+            return self._exclusive
+
+    def _probe_overwrite(self) -> bool | None:
+        """MOVE one probe file onto another with Overwrite: F: refused (412) or done? None if
+        the server would not even take the probe files."""
+        tag = secrets.token_hex(6)
+        a, b = (self._base + f"/.probe-{n}{TEMP_MARK}{tag}{TEMP_SUFFIX}" for n in "ab")
+        try:
+            for path in (a, b):
+                r = self._request("PUT", path, PUT_HEADERS, body=b"DataUploader probe")
+                if r.status not in (200, 201, 204):
+                    log.warning("%s: cannot learn whether MOVE replaces files (%s)",
+                                self.describe(), self._fail(r, "writing", unquote(path)))
+                    return None
+            r = self._request("MOVE", a, {"Destination": self._origin + b, "Overwrite": "F"})
+            if r.status == 412:
+                return True
+            if r.status in (200, 201, 204):
+                return False
+            log.warning("%s: cannot learn whether MOVE replaces files (HTTP %s)",
+                        self.describe(), r.status)
+            return None
+        finally:
+            for path in (a, b):
+                try:
+                    self._request("DELETE", path)
+                except Exception:  # noqa: BLE001 - a probe left behind is ours and harmless
+                    log.warning("could not remove the probe file %s", path, exc_info=True)
 
 
