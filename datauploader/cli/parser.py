@@ -46,12 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of text (an error too)")
 
     def dataset_options(sp):
-        sp.add_argument("--proposal", required=True, help="proposal / investigation the data "
-                        "belongs to")
+        sp.add_argument("--proposal", "--entry", dest="proposal", required=True,
+                        help="proposal / investigation the data belongs to (openBIS: the "
+                             "collection, /SPACE/PROJECT/COLLECTION)")
         sp.add_argument("--dataset", required=True, help="dataset name")
         sp.add_argument("--description", default="")
-        sp.add_argument("--type", dest="dataset_type", default="raw", help="dataset type (raw)")
-        sp.add_argument("--sample", default="")
+        sp.add_argument("--type", dest="dataset_type", default="raw",
+                        help="dataset type (raw; openBIS: one of the server's, e.g. RAW_DATA)")
+        sp.add_argument("--sample", "--object", dest="sample", default="",
+                        help="sample (openBIS: an object of the collection)")
+        sp.add_argument("--parser", action="append", default=[], metavar="CODE",
+                        help="metadata parser run on the files' headers (hdf5, tiff, csv, tsv, "
+                             "json, yaml or a plug-in's; repeatable; default: the 'parsers' "
+                             "setting)")
+        sp.add_argument("--prefix", default="", metavar="TEMPLATE",
+                        help="where the files land on the storage, instead of its 'prefix' "
+                             "(same placeholders: {proposal}, {dataset} …)")
         sp.add_argument("--keyword", action="append", default=[], help="repeatable")
         sp.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata, repeatable")
