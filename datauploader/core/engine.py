@@ -42,7 +42,7 @@ from datauploader.errors import (AuthError, BusyError, CancelledError, Catalogue
                                  InputError, Reaction, UnreachableError, UserFacingError, classify,
                                  describe)
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
-                                 FileFailed, FileRetrying, FileStarted, FilesRegistered, JobDone,
+                                 FileFailed, FileRetrying, FilesRegistered, FileStarted, JobDone,
                                  JobPaused, JobStarted, MultipartStarted, PartDone)
 from datauploader.source import SourceReader
 from datauploader.states import JobState, TaskState

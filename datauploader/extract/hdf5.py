@@ -10,7 +10,8 @@ its value. Keys are HDF5 paths (``/entry/title``), attributes ``path@name``.
 
 from __future__ import annotations
 
-from datauploader.extract.base import SMALL_ARRAY, ExtractionError, Extractor, Metadata, Value, scalar
+from datauploader.extract.base import (SMALL_ARRAY, ExtractionError, Extractor, Metadata, Value,
+                                       scalar)
 
 #: keys at most per file (a file with many thousands of groups is summarised, not walked whole)
 MAX_KEYS = 2000

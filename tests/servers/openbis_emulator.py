@@ -17,7 +17,8 @@ ones, for tests: ``python -m tests.servers.openbis_emulator --port P``.
   mandatory properties and value types checked, content copies checked against their external
   DMS's address type, the session workspace per session.
 
-Controls (``/__control/``): ``state`` (datasets, files, EDMS, workspace sizes), ``expire``
+Controls (``/__control/``): ``state`` (datasets, files, EDMS, workspace sizes), ``lose``
+(process a method's next call and lose its answer), ``expire``
 (end every session, or one user's), ``pat`` (issue a PAT: ``{"user", "days"}``), ``seed``
 (add collections, objects, types, EDMS), plus the common ones of ``http_emulator``.
 """
@@ -52,6 +53,8 @@ class OpenBISEmulator(Emulator):
         self.pats: dict[str, dict] = {}  # token → {"user", "from", "to", "name"}
         self.workspace: dict[str, dict[str, bytearray]] = {}  # session → path → bytes
         self.counter = 0
+        self.lose: dict[str, int] = {}  # method → answers still to lose
+        self.lost: list[str] = []
 
     # -- JSON-RPC ---------------------------------------------------------------------------
     @route("POST", AS_PATH)
@@ -85,7 +88,12 @@ class OpenBISEmulator(Emulator):
         except TypeError as e:
             return Response.json({"jsonrpc": "2.0", "id": rid, "error": {
                 "code": -32602, "message": f"method parameters invalid: {e}"}})
-        return Response.json({"jsonrpc": "2.0", "id": rid, "result": result})
+        resp = Response.json({"jsonrpc": "2.0", "id": rid, "result": result})
+        if self.lose.get(method):  # processed, and the answer lost on its way back
+            self.lose[method] -= 1
+            self.lost.append(method)
+            resp.lose = True
+        return resp
 
     # -- sessions ---------------------------------------------------------------------------
     def _timeout(self) -> float:
@@ -561,6 +569,13 @@ class OpenBISEmulator(Emulator):
                 "edms": self.state["edms"],
                 "workspace": {t: {p: len(b) for p, b in ws.items()}
                               for t, ws in self.workspace.items()}}
+
+    def control_lose(self, body) -> dict:
+        """``{"method", "count"}``: process the next calls of that method, then drop the
+        connection without answering; with no body, the methods whose answers were lost."""
+        if body.get("method"):
+            self.lose[body["method"]] = int(body.get("count", 1))
+        return {"lost": self.lost}
 
     def control_expire(self, body) -> dict:
         user = body.get("user")

@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from datauploader.catalogue.base import (BrowsesEntries, Catalogue, CredentialField,
-                                         DatafileRecord, DatafileSpec, DatasetRecord, DatasetSpec,
-                                         DatasetType, Entry, Investigation, PropertyField,
-                                         RegistersAtEnd)
+from datauploader.catalogue.base import (BrowsesEntries, Catalogue, CredentialField, DatafileRecord,
+                                         DatafileSpec, DatasetRecord, DatasetSpec, DatasetType,
+                                         Entry, Investigation, PropertyField, RegistersAtEnd)
 from datauploader.catalogue.openbis import payloads as P
 from datauploader.catalogue.openbis.rpc import AS_PATH, OpenBISError, OpenBISSession
 from datauploader.errors import (AuthError, CatalogueError, ConfigError, InputError,
@@ -313,8 +312,11 @@ class OpenBISCatalogue(Catalogue, RegistersAtEnd, BrowsesEntries):
         return self._read(P.dataset_code(dataset_key))
 
     def create_dataset(self, investigation_id: str, spec: DatasetSpec) -> DatasetRecord:
-        """Reserves the code: the dataset is made with its files by ``register_dataset``."""
+        """Reserves the code: the dataset is made with its files by ``register_dataset``. The
+        external DMS is found (or made) now, so that a missing one stops the job before any
+        byte moves."""
         self.check_dataset(investigation_id, spec)
+        self._edms_for(spec)
         return DatasetRecord(P.dataset_code(spec.dataset_key), investigation_id, spec.name,
                              False, spec.dataset_key, spec.description,
                              self._type_code(spec.dataset_type), spec.sample,

@@ -122,14 +122,15 @@ def cmd_upload(service, args, out, err, mode: Mode = Mode.BATCH) -> int:
         proposal=args.proposal, name=args.dataset, paths=list(args.paths),
         description=args.description, dataset_type=args.dataset_type, sample=args.sample,
         keywords=list(args.keyword), metadata=_meta(args.meta), include=list(args.include),
-        exclude=list(args.exclude), mode=mode.value, prefix=args.prefix)
+        exclude=list(args.exclude), mode=mode.value,
+        prefix=getattr(args, "prefix", ""))
     profile = args.profile or service.config.default_profile
     overrides = _overrides(args)
     prepared = service.prepare(definition, profile, overrides)
     plan = prepared.plan
     _report_plan(plan, err)
     # metadata from the files' headers; what the operator gave with --meta wins
-    extracted = service.extract_metadata(plan, profile, args.parser)
+    extracted = service.extract_metadata(plan, profile, getattr(args, "parser", None))
     for n in extracted.notices:
         err.write(f"notice: {n}\n")
     definition.metadata = {**extracted.values, **definition.metadata}
