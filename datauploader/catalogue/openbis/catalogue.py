@@ -53,7 +53,8 @@ class OpenBISCatalogue(Catalogue, RegistersAtEnd, BrowsesEntries):
         Option("edms_address", "its address: a URL template with ${} for the dataset's "
                "prefix (default: the storage's location), or host:/path for FILE_SYSTEM",
                default=""),
-        Option("edms_type", "its address type", default="URL", choices=("URL", "FILE_SYSTEM")),
+        Option("edms_type", "its address type: url or file_system", default="url",
+               choices=("url", "file_system")),
         Option("edms_label", "its label shown in openBIS", default=""),
         Option("file_metadata", "register the files' path info through the DSS: auto (where "
                "the user may), yes (required) or no", default="auto",
@@ -63,9 +64,10 @@ class OpenBISCatalogue(Catalogue, RegistersAtEnd, BrowsesEntries):
 
     def __init__(self, url: str, auth: str = "password", dataset_type: str = "RAW_DATA",
                  name_property: str = "$NAME", description_property: str = "NOTES",
-                 edms_code: str = "", edms_address: str = "", edms_type: str = "URL",
+                 edms_code: str = "", edms_address: str = "", edms_type: str = "url",
                  edms_label: str = "", file_metadata: str = "auto", ca_bundle: str = "",
                  verify_tls: bool = True, timeout: float = 120.0, env=None):
+        edms_type = edms_type.upper()
         base = url.rstrip("/")
         for tail in ("/openbis/openbis", "/openbis"):
             base = base.removesuffix(tail)
