@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Mapping
 
 from datauploader.app.config import Config, save_user_settings
 from datauploader.app.credentials import SecretStore
+from datauploader.app.dataset_checks import DatasetChecks
 from datauploader.app.paths import Paths
 from datauploader.app.verification import VerifyItem, VerifyReport, verify_job
 from datauploader.catalogue import catalogue_class
@@ -85,7 +86,7 @@ def build(kind: str, typ: str, options: dict, ctx: BuildContext, file: str | Non
                           section=f"{kind}:{ctx.section}") from None
 
 
-class Service:
+class Service(DatasetChecks):
     def __init__(self, config: Config, secrets: SecretStore | None = None,
                  journal: Journal | None = None):
         self.config = config
@@ -351,8 +352,11 @@ class Service:
         values = {"proposal": definition.proposal, "dataset": definition.name,
                   "type": definition.dataset_type, "sample": definition.sample}
         try:
-            prefix = fill_prefix(storage.prefix_template, values, storage.name_rules)
+            prefix = fill_prefix(definition.prefix or storage.prefix_template, values,
+                                 storage.name_rules)
         except ConfigError as e:
+            if definition.prefix:
+                raise InputError(f"--prefix: {e.problem}") from None
             sec = self.config.section("storage", self.config.profile(profile).values["storage"])
             raise ConfigError(e.problem, file=sec.source("prefix"), section=sec.title,
                               key="prefix") from None

@@ -83,6 +83,13 @@ SETTINGS: tuple[Setting, ...] = (
             "reported", choices=("inside", "follow", "skip")),
     Setting("register_batch", "int", 500, "datafiles registered per catalogue request",
             minimum=1, maximum=10000, group="Catalogue"),
+    Setting("parsers", "str", "",
+            "metadata parsers run on the files before upload, space-separated codes (hdf5, "
+            "tiff, csv, tsv, json, yaml, or a plug-in's); --parser overrides",
+            group="Catalogue"),
+    Setting("metadata_mapping", "str", "",
+            "YAML or JSON file mapping parser keys to the catalogue's names (empty: keys as "
+            "the parsers give them)", group="Catalogue"),
     Setting("log_level", "choice", "info", "detail of the log file",
             choices=("debug", "info", "warning", "error"), group="General"),
     Setting("settle_time", "float", 10.0,

@@ -55,6 +55,7 @@ class DatasetSpec:
     keywords: tuple[str, ...] = ()
     metadata: dict = field(default_factory=dict)
     location: str = ""  # where its files land (source folder / prefix)
+    storage_root: str = ""  # the storage's location of the empty key: the target itself
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class Catalogue(ABC):
     OPTIONS: ClassVar[tuple[Option, ...]] = ()
     #: whether users may create investigations/proposals from this tool
     can_create_investigations: ClassVar[bool] = False
+    #: whether metadata may have any key (SciCat, local); False: only names the catalogue
+    #: declares (ICAT parameter types, openBIS property types), so unmapped keys are left out
+    free_metadata: ClassVar[bool] = True
 
     @classmethod
     def from_config(cls, options: dict, ctx) -> "Catalogue":
@@ -149,6 +153,12 @@ class Catalogue(ABC):
             f"Proposal {proposal} is not in the catalogue and {self.describe()} does not let "
             "this tool create one; ask the user office, or check the proposal number.")
 
+    def check_dataset(self, investigation_id: str, spec: DatasetSpec) -> list[str]:
+        """Before anything moves: refuse (InputError, one sentence) a dataset the catalogue
+        will not take (an unknown type, a required property missing …); returns notices for
+        the operator. Needs the login."""
+        return []
+
     @abstractmethod
     def find_dataset(self, investigation_id: str, name: str, dataset_key: str) -> DatasetRecord | None:
         """The dataset of that name in that investigation, if any (with its key)."""
@@ -180,3 +190,61 @@ class SharesSession(ABC):
     @abstractmethod
     def shared_session(self):
         """The logged-in session object (e.g. ``net.icat.ICATSession``)."""
+
+
+class RegistersAtEnd(ABC):
+    """Optional: a catalogue whose dataset is made in one call with all its files, once they
+    are stored (openBIS). ``create_dataset`` only reserves the dataset's id; the engine calls
+    ``register_dataset`` after the closing check, and ``register_datafiles`` never. Calling it
+    again for a dataset it made returns the same ids and makes nothing new."""
+
+    @abstractmethod
+    def register_dataset(self, dataset_id: str, investigation_id: str, spec: DatasetSpec,
+                         files: list[DatafileSpec]) -> list[str]:
+        """Register the dataset with ``files``; the datafile ids in the same order."""
+
+
+@dataclass(frozen=True)
+class PropertyField:
+    """One property a dataset type declares (the window builds its form from these)."""
+
+    code: str
+    label: str
+    data_type: str  # VARCHAR, MULTILINE_VARCHAR, REAL, INTEGER, BOOLEAN, TIMESTAMP, DATE …
+    mandatory: bool = False
+    section: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetType:
+    code: str
+    description: str = ""
+    properties: tuple[PropertyField, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One place data can belong to: a space, project, collection or object."""
+
+    id: str  # e.g. /SPACE/PROJECT/COLLECTION
+    code: str
+    kind: str  # space | project | collection | object
+    label: str = ""
+    writable: bool = True  # the user may add datasets here (collections and objects)
+
+
+class BrowsesEntries(ABC):
+    """Optional: a catalogue where data belongs to a tree of entries the operator picks from
+    level by level (openBIS: space → project → collection, and optionally an object)."""
+
+    #: the kinds of the levels, top first
+    entry_levels: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def entries(self, parent: str | None = None, search: str | None = None) -> list[Entry]:
+        """The entries under ``parent`` (None: the top level) the user can see."""
+
+    @abstractmethod
+    def dataset_types(self) -> list[DatasetType]:
+        """The dataset types, with the properties each declares."""

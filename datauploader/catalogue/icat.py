@@ -39,6 +39,7 @@ def icat_date(ts: float) -> str:
 
 class ICATCatalogue(Catalogue, SharesSession):
     kind = "icat"
+    free_metadata = False  # metadata names must be ParameterTypes
     OPTIONS = (
         Option("url", "address of the ICAT server (its REST API is under /icat)", required=True),
         Option("facility", "name of the Facility in ICAT (lookups are restricted to it)",

@@ -15,9 +15,26 @@ from datauploader.errors import ExitCode, UsageError
 EPILOG = "exit codes: " + "; ".join(f"{c.value} {c.meaning}" for c in ExitCode) + "."
 
 
+#: the openBIS script's argument names, the same options as ours
+ALIASES = {"--entry": "--proposal", "--object": "--sample"}
+
+
+def _aliased(args: list[str]) -> list[str]:
+    out, rest = [], False
+    for a in args:
+        name, eq, value = a.partition("=")
+        out.append(a if rest else ALIASES.get(name, name) + eq + value)
+        rest = rest or a == "--"
+    return out
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors get our exit code and sentence, not a SystemExit
         raise UsageError(f"{message}. See '{self.prog} --help'.")
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(None if args is None else _aliased(list(args)),
+                                        namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,12 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of text (an error too)")
 
     def dataset_options(sp):
-        sp.add_argument("--proposal", required=True, help="proposal / investigation the data "
-                        "belongs to")
+        sp.add_argument("--proposal", required=True,
+                        help="proposal / investigation the data belongs to (openBIS: the "
+                             "collection, /SPACE/PROJECT/COLLECTION; also --entry)")
         sp.add_argument("--dataset", required=True, help="dataset name")
         sp.add_argument("--description", default="")
-        sp.add_argument("--type", dest="dataset_type", default="raw", help="dataset type (raw)")
-        sp.add_argument("--sample", default="")
+        sp.add_argument("--type", dest="dataset_type", default="raw",
+                        help="dataset type (raw; openBIS: one of the server's, e.g. RAW_DATA)")
+        sp.add_argument("--sample", default="",
+                        help="sample (openBIS: an object of the collection; also --object)")
+        sp.add_argument("--parser", action="append", default=[], metavar="CODE",
+                        help="metadata parser run on the files' headers (hdf5, tiff, csv, tsv, "
+                             "json, yaml or a plug-in's; repeatable; default: the 'parsers' "
+                             "setting)")
+        sp.add_argument("--prefix", default="", metavar="TEMPLATE",
+                        help="where the files land on the storage, instead of its 'prefix' "
+                             "(same placeholders: {proposal}, {dataset} …)")
         sp.add_argument("--keyword", action="append", default=[], help="repeatable")
         sp.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata, repeatable")

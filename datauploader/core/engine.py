@@ -32,7 +32,8 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 
-from datauploader.catalogue.base import Catalogue, DatafileSpec, DatasetRecord, DatasetSpec
+from datauploader.catalogue.base import (Catalogue, DatafileSpec, DatasetRecord, DatasetSpec,
+                                         RegistersAtEnd)
 from datauploader.core.clock import Clock
 from datauploader.core.controls import JobControls
 from datauploader.core.file_context import FileContext, StopJob, Tries
@@ -48,7 +49,7 @@ from datauploader.errors import (AuthError, BusyError, CancelledError, Catalogue
                                  InputError, Reaction, UnreachableError, UserFacingError,
                                  VerificationError, classify, describe)
 from datauploader.events import (DatasetFinalized, DatasetReady, EventBus, FileDone, FileFailed,
-                                 FileStarted, JobDone, JobPaused, JobStarted)
+                                 FilesRegistered, FileStarted, JobDone, JobPaused, JobStarted)
 from datauploader.source import SourceReader
 from datauploader.states import JobState, TaskState
 from datauploader.storage.base import StorageBackend, TransferItem, UploadResult, WritesIntoDataset
@@ -111,6 +112,7 @@ class _Run:
         self.watchdog = Watchdog(job.id, bus.emit, lambda: controls.paused,
                                  self.settings.silent_after)
         self.source = None
+        self.investigation_id = job.investigation_id or ""
         self.failed = 0
         self.bytes_sent = 0
         self.successes = 0  # requests, parts and files that went through (retry accounting)
@@ -238,7 +240,9 @@ class Engine:
         self._clean_unjournaled(run)  # what a killed or unanswered earlier attempt began
         # where the target cannot refuse to replace a name, registration waits for a proof
         hold = not self._with_retries(run, self.storage.exclusive_writes)
-        run.registrar = Registrar(run, dataset.id, hold, listing)
+        # a catalogue that makes the dataset with all its files registers after the check
+        at_end = isinstance(self.catalogue, RegistersAtEnd)
+        run.registrar = Registrar(run, dataset.id, hold, listing, enabled=not at_end)
         final = None
         try:
             # files verified in an earlier run but not yet registered
@@ -255,6 +259,8 @@ class Engine:
             return
         self.journal.commit()
         self._check_stored(run, final)
+        if at_end:
+            self._register_at_end(run, dataset)
         counts = self.journal.counts(run.job.id)
         total = sum(counts.files.values())
         if _complete(counts.files, total):
@@ -297,6 +303,7 @@ class Engine:
             ds = self._with_retries(run, lambda: cat.get_dataset(job.dataset_id), cat.describe())
             self._check_open(run, ds)
             return ds
+        run.investigation_id = ""
         inv = self._with_retries(run, lambda: cat.find_investigation(d.proposal), cat.describe())
         if inv is None:
             if not cat.can_create_investigations:
@@ -304,6 +311,7 @@ class Engine:
                                  "not one of its participants; check the proposal number.")
             inv = self._with_retries(run, lambda: cat.create_investigation(
                 d.proposal, d.investigation_title), cat.describe())
+        run.investigation_id = inv.id
         ds = self._with_retries(run, lambda: cat.find_dataset(inv.id, d.name, job.dataset_key), cat.describe())
         created = False
         if ds is not None:
@@ -313,18 +321,44 @@ class Engine:
                     "not created by DataUploader for this upload; choose another dataset name.")
             self._check_open(run, ds)
         else:
-            spec = DatasetSpec(name=d.name, dataset_key=job.dataset_key, description=d.description,
-                               dataset_type=d.dataset_type, sample=d.sample,
-                               keywords=tuple(d.keywords), metadata=dict(d.metadata),
-                               location=self.storage.location(job.prefix))
+            spec = self._spec(job)
             ds = self._with_retries(run, lambda: cat.create_dataset(inv.id, spec), cat.describe())
             created = True
         run.bus.emit(DatasetReady(job.id, inv.id, ds.id, created))
         return ds
 
-    def _check_open(self, run: _Run, ds: DatasetRecord) -> None:
-        if not ds.complete:
+    def _spec(self, job: JobRecord) -> DatasetSpec:
+        d = job.definition
+        return DatasetSpec(name=d.name, dataset_key=job.dataset_key, description=d.description,
+                           dataset_type=d.dataset_type, sample=d.sample,
+                           keywords=tuple(d.keywords), metadata=dict(d.metadata),
+                           location=self.storage.location(job.prefix),
+                           storage_root=self.storage.location(""))
+
+    def _register_at_end(self, run: _Run, dataset: DatasetRecord) -> None:
+        """The whole dataset in one registration, once every file is stored and proven (none
+        failed): a resume registers what is left, and the catalogue makes nothing twice."""
+        counts = self.journal.counts(run.job.id)
+        if any(counts.files.get(s.value, 0) for s in FAILED_STATES):
             return
+        verified = self.journal.tasks(run.job.id, [TaskState.VERIFIED])
+        if not verified:
+            return
+        done = self.journal.tasks(run.job.id, [TaskState.REGISTERED])
+        stored = [self._stored(t, t.size, t.checksum or "", t.algorithm or "", t.location or "",
+                               t.etag, t.attempts) for t in done + verified]
+        inv = run.investigation_id or run.job.investigation_id or ""
+        cat = self.catalogue
+        ids = self._with_retries(run, lambda: cat.register_dataset(
+            dataset.id, inv, self._spec(run.job), [s.spec for s in stored]), cat.describe())
+        new = ids[len(done):]
+        run.bus.emit(FilesRegistered(run.job.id, dataset.id, tuple(t.id for t in verified),
+                                     tuple(str(i) for i in new)))
+        self.journal.commit()
+
+    def _check_open(self, run: _Run, ds: DatasetRecord) -> None:
+        if not ds.complete or isinstance(self.catalogue, RegistersAtEnd):
+            return  # (a dataset made in one call is complete; a resume only repeats it)
         known = {f.name for f in ds.datafiles}
         new = [t.relpath for t in self.journal.tasks(run.job.id)
                if t.state not in _SETTLED and t.relpath not in known]

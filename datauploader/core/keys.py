@@ -48,7 +48,7 @@ def fill_prefix(template: str, values: dict[str, str], rules: NameRules) -> str:
     for k in fields:
         v = unicodedata.normalize("NFC", str(merged.get(k, "")).strip())
         # a value is one path component: separators inside it are not structure
-        v = v.replace("/", "_").replace("\\", "_")
+        v = v.strip("/").replace("/", "_").replace("\\", "_")  # /SPACE/PROJ/COLL → SPACE_…
         if f"{{{k}}}" in template and not v and k in ("proposal", "dataset"):
             raise UnsafeKeyError(f"The {k} is empty; give a {k} name.")
         check_component(v, {"dataset": "dataset name", "proposal": "proposal"}.get(k, k))

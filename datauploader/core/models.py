@@ -45,6 +45,7 @@ class DatasetDefinition:
     exclude: list[str] = field(default_factory=list)
     investigation_title: str = ""
     mode: str = Mode.BATCH.value
+    prefix: str = ""  # the storage prefix template for this dataset ('': the storage's own)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)

@@ -89,8 +89,9 @@ class Registrar:
     lists the job's prefix (with the engine's retries)."""
 
     def __init__(self, run, dataset_id: str, hold: bool,
-                 listing: Callable[[], dict[str, RemoteObject]]):
+                 listing: Callable[[], dict[str, RemoteObject]], enabled: bool = True):
         self.run = run
+        self.enabled = enabled  # False: the catalogue registers the dataset at the end
         self.dataset_id = dataset_id
         self.hold = hold
         self._listing = listing
@@ -104,7 +105,8 @@ class Registrar:
         self._thread.start()
 
     def add(self, stored: Stored) -> None:
-        self.q.put(stored)
+        if self.enabled:
+            self.q.put(stored)
 
     def close(self, final_listing: dict[str, RemoteObject] | None = None) -> None:
         """Register what is left; held files are proven against ``final_listing`` (None: the

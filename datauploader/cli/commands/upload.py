@@ -56,10 +56,11 @@ def _report_plan(plan, err) -> None:
         err.write(f"warning: {u.reason}\n")
 
 
-def _dry_run(prepared, args, out) -> int:
+def _dry_run(prepared, args, out, metadata: dict) -> int:
     plan = prepared.plan
     if args.json:
         write_json(out, {
+            "metadata": metadata,
             "files": [{"name": f.relpath, "local_path": f.path, "key": f.key, "size": f.size}
                       for f in plan.files],
             "total_bytes": plan.total_bytes, "storage": prepared.storage.describe(),
@@ -76,6 +77,8 @@ def _dry_run(prepared, args, out) -> int:
                   f"{'followed' if d.followed else 'not followed'} ({d.why})\n")
     for u in plan.unplanned:
         out.write(f"{'CANNOT':>10}  {u.relpath}: {u.reason}\n")
+    for k, v in metadata.items():
+        out.write(f"{'metadata':>10}  {k} = {v}\n")
     out.write(f"{len(plan.files)} files, {human_bytes(plan.total_bytes)} to "
               f"{prepared.storage.describe()}"
               + (f"; {len(plan.unplanned)} cannot be read" if plan.unplanned else "") + "\n")
@@ -119,15 +122,23 @@ def cmd_upload(service, args, out, err, mode: Mode = Mode.BATCH) -> int:
         proposal=args.proposal, name=args.dataset, paths=list(args.paths),
         description=args.description, dataset_type=args.dataset_type, sample=args.sample,
         keywords=list(args.keyword), metadata=_meta(args.meta), include=list(args.include),
-        exclude=list(args.exclude), mode=mode.value)
+        exclude=list(args.exclude), mode=mode.value,
+        prefix=getattr(args, "prefix", ""))
     profile = args.profile or service.config.default_profile
     overrides = _overrides(args)
     prepared = service.prepare(definition, profile, overrides)
     plan = prepared.plan
     _report_plan(plan, err)
+    # metadata from the files' headers; what the operator gave with --meta wins
+    extracted = service.extract_metadata(plan, profile, getattr(args, "parser", None))
+    for n in extracted.notices:
+        err.write(f"notice: {n}\n")
+    definition.metadata = {**extracted.values, **definition.metadata}
     if getattr(args, "dry_run", False):
-        return _dry_run(prepared, args, out)
+        return _dry_run(prepared, args, out, definition.metadata)
     log_in(service, profile, args, err)
+    for n in service.check_dataset(definition, profile):  # refused before anything moves
+        err.write(f"notice: {n}\n")
     confirm_host_key(service, prepared.storage, err)  # an unknown SFTP server is asked about
     job_id = service.create_job(definition, profile, prepared,
                                 options={k: v for k, v in overrides.items() if v is not None})
