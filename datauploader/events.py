@@ -80,6 +80,18 @@ class PartDone:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteFileStatus:
+    """A file registered on a server that tracks its state itself (etiket: announced, pending,
+    secured), under the server's id and version; journaled before the step it announces."""
+
+    job_id: int
+    task_id: int
+    remote_id: str
+    version: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class FileDone:
     job_id: int
     task_id: int
@@ -205,6 +217,7 @@ _METHOD = {
     FileRetrying: "on_file_retrying",
     MultipartStarted: "on_multipart_started",
     PartDone: "on_part_done",
+    RemoteFileStatus: "on_remote_file_status",
     FileDone: "on_file_done",
     FileFailed: "on_file_failed",
     DatasetReady: "on_dataset_ready",
@@ -227,6 +240,7 @@ class Subscriber:
     def on_file_retrying(self, event: FileRetrying, **kw) -> None: ...
     def on_multipart_started(self, event: MultipartStarted, **kw) -> None: ...
     def on_part_done(self, event: PartDone, **kw) -> None: ...
+    def on_remote_file_status(self, event: RemoteFileStatus, **kw) -> None: ...
     def on_file_done(self, event: FileDone, **kw) -> None: ...
     def on_file_failed(self, event: FileFailed, **kw) -> None: ...
     def on_dataset_ready(self, event: DatasetReady, **kw) -> None: ...

@@ -10,6 +10,7 @@ CATALOGUES = {
     "local": "datauploader.catalogue.local:LocalCatalogue",
     "icat": "datauploader.catalogue.icat:ICATCatalogue",
     "scicat": "datauploader.catalogue.scicat:SciCatCatalogue",
+    "etiket": "datauploader.catalogue.etiket:EtiketCatalogue",
 }
 
 

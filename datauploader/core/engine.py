@@ -42,7 +42,7 @@ from datauploader.errors import (AuthError, BusyError, CancelledError, Catalogue
                                  describe)
 from datauploader.events import (BytesSent, DatasetFinalized, DatasetReady, EventBus, FileDone,
                                  FileFailed, FileRetrying, FileStarted, JobDone, JobPaused,
-                                 JobStarted, MultipartStarted, PartDone)
+                                 JobStarted, MultipartStarted, PartDone, RemoteFileStatus)
 from datauploader.source import SourceReader
 from datauploader.states import JobState, TaskState
 from datauploader.storage.base import (StorageBackend, TransferContext, TransferItem, UploadResult,
@@ -130,6 +130,13 @@ class _FileContext(TransferContext):
     def multipart_forgotten(self) -> None:
         self._run.mp_tasks.discard(self._task.id)
         self._run.journal.clear_multipart(self._task.id)
+
+    def remote_file(self):
+        return self._run.journal.remote_file(self._task.id)
+
+    def remote_file_status(self, remote_id: str, version: str, status: str) -> None:
+        self._run.bus.emit(RemoteFileStatus(self._run.job.id, self._task.id, remote_id, version,
+                                            status))
 
 
 class _Run:

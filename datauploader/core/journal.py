@@ -28,11 +28,12 @@ from typing import Iterable, Iterator
 
 from datauploader.core.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from datauploader.core.models import DatasetDefinition, PlannedFile
-from datauploader.core.records import JobCounts, JobRecord, MultipartRecord, TaskRecord
+from datauploader.core.records import (JobCounts, JobRecord, MultipartRecord, RemoteFileRecord,
+                                       TaskRecord)
 from datauploader.errors import ExitCode, InputError, Reaction, UserFacingError
 from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
                                  FilesRegistered, FileStarted, JobDone, JobStarted,
-                                 MultipartStarted, PartDone, Subscriber)
+                                 MultipartStarted, PartDone, RemoteFileStatus, Subscriber)
 from datauploader.states import JobState, TaskState
 
 log = logging.getLogger(__name__)
@@ -514,6 +515,11 @@ class Journal(Subscriber):
             "SELECT m.task_id FROM multipart m JOIN tasks t ON t.id = m.task_id "
             "WHERE t.job_id=?", (job_id,))}
 
+    def remote_file(self, task_id: int) -> RemoteFileRecord | None:
+        rows = self._read("SELECT task_id, remote_id, version, status FROM remote_files "
+                          "WHERE task_id=?", (task_id,))  # (etiket's file id and version)
+        return RemoteFileRecord(**rows[0]) if rows else None
+
     def clear_multipart(self, task_id: int) -> None:
         self._write("DELETE FROM parts WHERE task_id=?", (task_id,))
         self._write("DELETE FROM multipart WHERE task_id=?", (task_id,))
@@ -545,6 +551,11 @@ class Journal(Subscriber):
     def on_part_done(self, e: PartDone, **kw) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?)",
                     (e.task_id, e.part_number, e.size, e.etag, e.checksum))
+
+    def on_remote_file_status(self, e: RemoteFileStatus, **kw) -> None:
+        self._write("INSERT OR REPLACE INTO remote_files VALUES (?,?,?,?,?)",
+                    (e.task_id, e.remote_id, e.version, e.status, time.time()))
+        self.commit()  # before the step it announces: a registered version is never forgotten
 
     def on_file_done(self, e: FileDone, **kw) -> None:
         now = time.time()

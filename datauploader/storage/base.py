@@ -83,6 +83,15 @@ class TransferContext:
     def multipart_forgotten(self) -> None:
         """The recorded multipart upload is gone on the server; start afresh."""
 
+    # a server that tracks each file's state itself (etiket), journaled by the engine
+    def remote_file(self):
+        """The RemoteFileRecord (id, version, status) of an earlier attempt, or None."""
+        return None
+
+    def remote_file_status(self, remote_id: str, version: str, status: str) -> None:
+        """Record the file's id, version and status; returns once it is in the journal, so
+        call it before the step it announces (registering the version, sending its bytes)."""
+
 
 class StorageBackend(ABC):
     """Base class; subclasses set ``kind`` and ``OPTIONS`` and implement the methods.
