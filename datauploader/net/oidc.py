@@ -109,9 +109,9 @@ class OAuthClient:
         self.scopes = tuple(scopes)
         self.clock = clock
 
-    def _session(self, **kw) -> OAuth2Session:
+    def _session(self, scoped: bool = True, **kw) -> OAuth2Session:
         s = OAuth2Session(client_id=self.client_id, token_endpoint_auth_method="none",
-                          scope=" ".join(self.scopes) or None, **kw)
+                          scope=(" ".join(self.scopes) or None) if scoped else None, **kw)
         s.trust_env = True
         return s
 
@@ -156,8 +156,9 @@ class OAuthClient:
                 "the user name or password", (password,))
 
     def refresh(self, refresh_token: str) -> Tokens:
-        """New tokens for a refresh token (which is spent: keep the one answered)."""
-        with self._session() as s:
+        """New tokens for a refresh token (which is spent: keep the one answered); no scope is
+        asked, so the grant's own apply (RFC 6749 §6)."""
+        with self._session(scoped=False) as s:
             return self._token(lambda: s.refresh_token(
                 self.token_endpoint, refresh_token=refresh_token,
                 timeout=(10.0, self.timeout), verify=self.verify),

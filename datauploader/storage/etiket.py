@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 PIECE = 1 << 16
 LINK_TRIES = 3  # a URL refused (expired) is asked for again this often
-VALIDATED = "validated-md5"  # the server checked the stored object against the MD5 sent
 
 
 class _Body:
@@ -206,11 +205,12 @@ class EtiketStorage(StorageBackend, WritesIntoDataset):
             checksum, md5, etags, size = self._multipart(item, ctx, file_uuid, version, name)
             F.validate(self.session, file_uuid, version, md5, name,
                        ctx.multipart_state().upload_id, etags)
-            proof = proofs.both(Proof.PARTS_MD5, VALIDATED)
+            proof = proofs.both(Proof.PARTS_MD5, Proof.VALIDATED_MD5)
         else:
             checksum, md5, stated, size = self._single(item, ctx, file_uuid, version, name)
             F.validate(self.session, file_uuid, version, md5, name)
-            proof = proofs.both(Proof.ETAG_MD5, VALIDATED) if stated else VALIDATED
+            proof = (proofs.both(Proof.ETAG_MD5, Proof.VALIDATED_MD5) if stated
+                     else str(Proof.VALIDATED_MD5))
         ctx.remote_file_status(file_uuid, str(version), F.SECURED)
         return UploadResult(size=size, checksum=checksum,
                             location=self._location(ds_uuid, file_uuid, version),
@@ -337,7 +337,7 @@ class EtiketStorage(StorageBackend, WritesIntoDataset):
         ctx.remote_file_status(v.uuid, str(v.version_id), F.SECURED)
         return UploadResult(size=size, checksum=checksum,
                             location=self._location(ds_uuid, v.uuid, v.version_id),
-                            verified_by=proofs.already_present(VALIDATED), etag=md5,
+                            verified_by=proofs.already_present(str(Proof.VALIDATED_MD5)), etag=md5,
                             skipped=True)
 
     def adopt(self, item: TransferItem, remote: RemoteObject, ctx: TransferContext) -> UploadResult:
