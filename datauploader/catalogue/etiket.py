@@ -207,7 +207,18 @@ class EtiketCatalogue(Catalogue, SharesSession):
     def forget_kept_login(self, credentials: dict[str, str]) -> bool:
         if self.secrets is None:
             return False
-        gone = [self.secrets.delete(*self._slot(m)) for m in self.methods if m != "token"]
+        gone = []
+        for method in (m for m in self.methods if m != "token"):
+            service, user = self._slot(method)
+            raw = self.secrets.get(service, user)
+            if raw and method == "password":  # ended on the server too (best effort)
+                try:
+                    token = json.loads(raw).get("refresh_token")
+                except ValueError:
+                    token = None
+                if token:
+                    self.session.token_client().revoke(self.url + "/api/v3/token/revoke", token)
+            gone.append(self.secrets.delete(service, user))
         return any(gone)
 
     def logout(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,3 +261,48 @@ def test_kill_at_any_moment_then_resume_leaves_one_version_each(rig, cli, run_di
     creates = server.calls("/api/v2/file", "POST")
     assert len([c for c in creates if c["status"] == 201]) == len(expected(run_dir)) + 1  # thumb
     assert len(ds["files"]) == len(expected(run_dir)) + 1
+
+
+KEPT_SCRIPT = r"""
+set -e
+echo -n unlock-pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+DATAUPLOADER_PASSWORD=alice-password "$PY" -m datauploader --config "$CFG" upload --json \
+    --username alice --proposal qlab-cooldown-7 --dataset first "$DATA" > first.json
+"$PY" -m datauploader --config "$CFG" upload --json --proposal qlab-cooldown-7 \
+    --dataset second "$DATA" < /dev/null > second.json
+"$PY" -m datauploader --config "$CFG" login --forget
+"$PY" -m datauploader --config "$CFG" login < /dev/null || echo "login refused: $?"
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not shutil.which("dbus-run-session")
+                    or not shutil.which("gnome-keyring-daemon"),
+                    reason="needs dbus-run-session and gnome-keyring-daemon (.ci/run installs "
+                           "them)")
+def test_the_refresh_token_kept_in_the_real_os_keyring(rig, tmp_path, run_dir):
+    """A password login once; the next run logs in with the refresh token the OS keyring
+    keeps (no password anywhere), until 'login --forget'."""
+    config = rig()
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON_KEYRING",
+                                                                      "DATAUPLOADER_"))}
+    env.update({"DATAUPLOADER_HOME": str(home), "PY": sys.executable, "CFG": str(config),
+                "DATA": str(run_dir), "DATAUPLOADER_SYSTEM_CONFIG": str(tmp_path / "none.ini"),
+                "HOME": str(tmp_path)})
+    r = subprocess.run(["dbus-run-session", "--", "sh", "-c", KEPT_SCRIPT], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    import json
+    for name in ("first", "second"):
+        done = json.loads((tmp_path / f"{name}.json").read_text())
+        assert done["state"] == "completed", (name, r.stderr)
+    assert "Forgotten." in r.stdout and "login refused: 3" in r.stdout, r.stdout + r.stderr
+    grants = [c["status"] for c in rig.server.calls("/api/v3/token", "POST")]
+    assert grants == [200, 200], "the password, then the kept refresh token"
+    tokens = rig.server.state()["refresh_tokens"]
+    assert all(tokens.values()), "each spent once, the last one revoked by 'login --forget'"
+    assert rig.server.calls("/api/v3/token/revoke", "POST")
+    kept = list(tokens)
+    for path in home.rglob("*"):  # the tokens are in the keyring only
+        if path.is_file():
+            assert not any(t.encode() in path.read_bytes() for t in kept), path
