@@ -34,11 +34,11 @@ from urllib.parse import quote, urlsplit
 from datauploader.catalogue import etiket_payloads as P
 from datauploader.catalogue.base import (Catalogue, CredentialField, DatasetField, DatasetRecord,
                                          DatasetSpec, Investigation, SharesSession)
-from datauploader.errors import AuthError, CatalogueError, ConfigError, InputError
+from datauploader.errors import AuthError, CatalogueError, ConfigError, InputError, UserFacingError
 from datauploader.net import etiket_files as F
 from datauploader.net.etiket import EtiketError, EtiketSession, NoSuchRoute
 from datauploader.net.oidc import OAuthClient, discover
-from datauploader.net.webclient import HTTP_OPTIONS, WebClient, tls_verify, where
+from datauploader.net.webclient import HTTP_OPTIONS, WebClient, json_or_none, tls_verify, where
 from datauploader.options import Option
 
 log = logging.getLogger(__name__)
@@ -228,15 +228,19 @@ class EtiketCatalogue(Catalogue, SharesSession):
         return self.session.login_ends()
 
     def describe_server(self) -> list[str]:
-        lines = []
+        """Asked without logging in: the API answers (401 to an anonymous caller), and whether
+        the server has collections (FastAPI's 404 "Not Found" where it has not)."""
         resp = self.web.request("GET", "/api/v3/token/userinfo")
-        lines.append("API: answers" if resp.status_code in (401, 403) else
-                     f"API: /api/v3/token/userinfo answered HTTP {resp.status_code}")
-        resp = self.web.request("GET", "/api/v1/collections/", params={"scope": "-"})
-        lines.append("collections: offered" if resp.status_code != 404 else
-                     "collections: not offered by this server")
-        lines.append(f"login: {', '.join(METHODS[m].lower() for m in self.methods)}")
-        return lines
+        if resp.status_code not in (401, 403):
+            raise UserFacingError(f"There is no etiket API at {self.url}/api (HTTP "
+                                  f"{resp.status_code} from /api/v3/token/userinfo); check the "
+                                  "'url' of the catalogue.")
+        probe = self.web.request("GET", "/api/v1/collections/-/-")
+        none = probe.status_code == 404 and (json_or_none(probe) or {}).get("detail") == "Not Found"
+        return ["API: v2 datasets and files, v3 tokens and scopes",
+                "collections: not offered (current servers group datasets by attributes)" if none
+                else "collections: offered (the v1 routes)",
+                "login: " + ", ".join(METHODS[m].lower() for m in self.methods)]
 
     # -- scopes -----------------------------------------------------------------------------
     def _scope_list(self, name: str | None = None) -> list[dict]:

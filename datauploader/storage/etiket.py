@@ -31,9 +31,8 @@ from urllib.parse import urlsplit
 
 from datauploader import proofs
 from datauploader.checksums import new_hasher
-from datauploader.errors import (AuthError, CancelledError, ConfigError, FileError,
-                                 RemoteExistsError, TransientError, UserFacingError,
-                                 VerificationError)
+from datauploader.errors import (CancelledError, ConfigError, FileError, RemoteExistsError,
+                                 TransientError, UserFacingError, VerificationError)
 from datauploader.names import RULES
 from datauploader.net import etiket_files as F
 from datauploader.net.etiket import EtiketError, EtiketSession
@@ -135,9 +134,14 @@ class EtiketStorage(StorageBackend, WritesIntoDataset):
         return f"etiket://{self.netloc}/datasets/{ds_uuid}/files/{file_uuid}/{version}"
 
     def check(self) -> None:
-        if not self.session.logged_in():
-            raise AuthError(f"You are not logged in to {self.session.describe()}; log in first.")
-        self.session.whoami()
+        """Logged in: the login works; not yet (``config check --online``): the server answers."""
+        if self.session.logged_in():
+            self.session.whoami()
+            return
+        resp = self.store.request("GET", self.session.url + "/api/v3/token/userinfo")
+        if resp.status_code not in (401, 403):
+            raise UserFacingError(f"There is no etiket API at {self.session.url}/api (HTTP "
+                                  f"{resp.status_code}); check the catalogue's 'url'.")
 
     def exclusive_writes(self) -> bool:
         return True  # every upload writes a version of its own; a secured one is immutable

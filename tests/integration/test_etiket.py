@@ -306,3 +306,18 @@ def test_the_refresh_token_kept_in_the_real_os_keyring(rig, tmp_path, run_dir):
     for path in home.rglob("*"):  # the tokens are in the keyring only
         if path.is_file():
             assert not any(t.encode() in path.read_bytes() for t in kept), path
+
+
+def test_config_check_online_says_what_the_server_offers(rig, cli, tmp_path):
+    r = cli("--config", rig(), "config", "check", "--online")
+    assert r.code == 0, r.err
+    assert "collections: offered" in r.out and "login: password" in r.out, r.out
+    old = EtiketServer(tmp_path / "old", collections=False).start()
+    try:
+        config = tmp_path / "old.ini"
+        config.write_text(rig().read_text().replace(rig.server.url, old.url))
+        r = cli("--config", config, "config", "check", "--online")
+        assert r.code == 0 and "collections: not offered" in r.out, r.err + r.out
+    finally:
+        old.stop()
+    assert rig.server.state()["datasets"] == []
