@@ -121,7 +121,7 @@ class EtiketCatalogue(Catalogue, SharesSession):
     def credential_fields(self) -> list[CredentialField]:
         only = len(self.methods) == 1
         fields = []
-        if not only:
+        if not only or self.methods == ["sso"]:  # (a form with no field would say "no login")
             fields.append(CredentialField("method", "Log in with", required=False,
                                           choices=tuple(self.methods), default=self.methods[0],
                                           choice_labels=tuple(METHODS[m] for m in self.methods)))
