@@ -82,13 +82,15 @@ class PartDone:
 @dataclass(frozen=True, slots=True)
 class RemoteFileStatus:
     """A file registered on a server that tracks its state itself (etiket: announced, pending,
-    secured), under the server's id and version; journaled before the step it announces."""
+    secured), under the server's id and version; ``durable``: committed to the journal before
+    the step it announces goes ahead (else group-committed, as most writes)."""
 
     job_id: int
     task_id: int
     remote_id: str
     version: str
     status: str
+    durable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

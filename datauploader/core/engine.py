@@ -134,9 +134,10 @@ class _FileContext(TransferContext):
     def remote_file(self):
         return self._run.journal.remote_file(self._task.id)
 
-    def remote_file_status(self, remote_id: str, version: str, status: str) -> None:
+    def remote_file_status(self, remote_id: str, version: str, status: str,
+                           durable: bool = False) -> None:
         self._run.bus.emit(RemoteFileStatus(self._run.job.id, self._task.id, remote_id, version,
-                                            status))
+                                            status, durable))
 
 
 class _Run:

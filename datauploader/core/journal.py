@@ -516,8 +516,8 @@ class Journal(Subscriber):
             "WHERE t.job_id=?", (job_id,))}
 
     def remote_file(self, task_id: int) -> RemoteFileRecord | None:
-        rows = self._read("SELECT task_id, remote_id, version, status FROM remote_files "
-                          "WHERE task_id=?", (task_id,))  # (etiket's file id and version)
+        rows = self._read("SELECT task_id, remote_id, version, status FROM remote_files WHERE "
+                          "task_id=?", (task_id,))  # (etiket's file id and version)
         return RemoteFileRecord(**rows[0]) if rows else None
 
     def clear_multipart(self, task_id: int) -> None:
@@ -555,7 +555,7 @@ class Journal(Subscriber):
     def on_remote_file_status(self, e: RemoteFileStatus, **kw) -> None:
         self._write("INSERT OR REPLACE INTO remote_files VALUES (?,?,?,?,?)",
                     (e.task_id, e.remote_id, e.version, e.status, time.time()))
-        self.commit()  # before the step it announces: a registered version is never forgotten
+        e.durable and self.commit()  # before the step it announces (a version to register)
 
     def on_file_done(self, e: FileDone, **kw) -> None:
         now = time.time()

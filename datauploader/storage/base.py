@@ -88,9 +88,11 @@ class TransferContext:
         """The RemoteFileRecord (id, version, status) of an earlier attempt, or None."""
         return None
 
-    def remote_file_status(self, remote_id: str, version: str, status: str) -> None:
-        """Record the file's id, version and status; returns once it is in the journal, so
-        call it before the step it announces (registering the version, sending its bytes)."""
+    def remote_file_status(self, remote_id: str, version: str, status: str,
+                           durable: bool = False) -> None:
+        """Record the file's id, version and status, before the step it announces; with
+        ``durable`` it returns only once the journal has it on disk (before registering a
+        version that must never be forgotten), else it is group-committed."""
 
 
 class StorageBackend(ABC):

@@ -4,9 +4,10 @@ validates them with their MD5.
 
 * **One version per file, whatever happens.** The version's uuid is derived from the dataset
   and the file's name, its ``version_id`` from the file's modification time (etiket's
-  milliseconds), and both are journaled (``remote_file_status``) before the version is
-  registered; its status is journaled again before its bytes are sent (``pending``) and once
-  the server validated them (``secured``). A kill at any moment is resumed with that very
+  milliseconds), and both are in the journal (``remote_file_status``, committed) before the
+  version is registered; its status is journaled again before its bytes are sent
+  (``pending``) and once the server validated them (``secured``), the server's own status
+  deciding on a resume. A kill at any moment is resumed with that very
   version: registered again only if the server does not have it, its bytes sent again if it is
   not secured, adopted if it is secured with our MD5. A second version is never made.
 * **Single part** below ``multipart_threshold``: ``GET …/presigned_link/single_part/``, one PUT;
@@ -193,7 +194,7 @@ class EtiketStorage(StorageBackend, WritesIntoDataset):
         if mine is not None and mine.status == F.SECURED:
             return self._adopt_secured(item, ctx, mine, ds_uuid)
         if mine is None:
-            ctx.remote_file_status(file_uuid, str(version), F.ANNOUNCED)
+            ctx.remote_file_status(file_uuid, str(version), F.ANNOUNCED, durable=True)
             with ctx.open_source(item) as src:
                 size, mtime = src.size, src.mtime_ns / 1e9
             try:
