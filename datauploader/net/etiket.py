@@ -131,8 +131,7 @@ class EtiketSession:
                 log.warning("the refresh token could not be kept: %s", e)
 
     def whoami(self) -> str:
-        answer = self.json("GET", "/token/userinfo", "say who you are", version="v3",
-                           renew=False)
+        answer = self.json("GET", "/token/userinfo", "say who you are", version="v3")
         sub = (answer or {}).get("sub") if isinstance(answer, dict) else None
         if not sub:
             raise AuthError(f"{self.describe()} did not say who you are after the login.")
