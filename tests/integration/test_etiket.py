@@ -321,3 +321,22 @@ def test_config_check_online_says_what_the_server_offers(rig, cli, tmp_path):
     finally:
         old.stop()
     assert rig.server.state()["datasets"] == []
+
+
+def test_a_login_made_long_before_the_job_is_renewed_when_the_job_starts(rig, cli):
+    """The window logs in, the operator comes back hours later: the access token has ended on
+    the server, and the first call renews it with the refresh token instead of failing."""
+    from datauploader.app.paths import resolve
+    from datauploader.app.service import Service
+
+    env = {**cli.env, "DATAUPLOADER_PASSWORD": "alice-password"}
+    service = Service.open(resolve(env), [str(rig())], env)
+    try:
+        assert service.login("etiket", {"username": "alice"}) == "alice"
+        rig.server.control("clock", advance=3 * 3600)  # the hour-long access token is over
+        service.storage("etiket").check()  # the job's first call: who are we?
+        assert [i.proposal for i in service.catalogue("etiket").investigations()] == [SCOPE]
+    finally:
+        service.close()
+    grants = [c["status"] for c in rig.server.calls("/api/v3/token", "POST")]
+    assert grants == [200, 200], "the password, then one renewal"
