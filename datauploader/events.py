@@ -80,6 +80,20 @@ class PartDone:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteFileStatus:
+    """A file registered on a server that tracks its state itself (etiket: announced, pending,
+    secured), under the server's id and version; ``durable``: committed to the journal before
+    the step it announces goes ahead (else group-committed, as most writes)."""
+
+    job_id: int
+    task_id: int
+    remote_id: str
+    version: str
+    status: str
+    durable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class FileDone:
     job_id: int
     task_id: int
@@ -205,6 +219,7 @@ _METHOD = {
     FileRetrying: "on_file_retrying",
     MultipartStarted: "on_multipart_started",
     PartDone: "on_part_done",
+    RemoteFileStatus: "on_remote_file_status",
     FileDone: "on_file_done",
     FileFailed: "on_file_failed",
     DatasetReady: "on_dataset_ready",
@@ -227,6 +242,7 @@ class Subscriber:
     def on_file_retrying(self, event: FileRetrying, **kw) -> None: ...
     def on_multipart_started(self, event: MultipartStarted, **kw) -> None: ...
     def on_part_done(self, event: PartDone, **kw) -> None: ...
+    def on_remote_file_status(self, event: RemoteFileStatus, **kw) -> None: ...
     def on_file_done(self, event: FileDone, **kw) -> None: ...
     def on_file_failed(self, event: FileFailed, **kw) -> None: ...
     def on_dataset_ready(self, event: DatasetReady, **kw) -> None: ...

@@ -20,6 +20,7 @@ class Proof(str, Enum):
     SIGNED_SHA256 = "signed-sha256"  # the request signature covers the body's SHA-256
     PARTS_MD5 = "parts-md5"  # the server checked each part against its Content-MD5
     IDS_CRC32 = "ids-crc32"  # ICAT's data service reports the CRC32 of what was sent
+    VALIDATED_MD5 = "validated-md5"  # the server checked the stored object against our MD5
 
     def __str__(self) -> str:
         return self.value

@@ -19,7 +19,7 @@ from datauploader.app.dataset_checks import DatasetChecks
 from datauploader.app.paths import Paths
 from datauploader.app.verification import VerifyItem, VerifyReport, verify_job
 from datauploader.catalogue import catalogue_class
-from datauploader.catalogue.base import Catalogue, SharesSession
+from datauploader.catalogue.base import Catalogue, DatasetSpec, SharesSession
 from datauploader.core import reports
 from datauploader.core.controls import JobControls
 from datauploader.core.engine import Engine, EngineSettings
@@ -285,6 +285,10 @@ class Service(DatasetChecks):
             stored = self.secrets.get(cat.keyring_service(), f"{user}:{f.name}")
             if stored is not None:
                 creds[f.name] = stored
+        if any(f.required and f.name not in creds for f in fields):
+            kept = cat.kept_login(creds)  # a login the catalogue keeps (a refresh token)
+            if kept is not None:
+                return kept
         for f in fields:
             if f.name not in creds and f.required and prompt is not None:
                 value = prompt(f)
@@ -316,7 +320,7 @@ class Service(DatasetChecks):
         fields = cat.credential_fields()
         user = self._keyring_user(fields, credentials or {})
         return any([self.secrets.delete(cat.keyring_service(), f"{user}:{f.name}")
-                    for f in fields if f.secret])
+                    for f in fields if f.secret] + [cat.forget_kept_login(credentials or {})])
 
     def settings_values(self, profile: str | None = None, overrides: dict | None = None) -> dict:
         """Effective settings of a profile, with this run's overrides (locked ones win)."""
@@ -360,6 +364,11 @@ class Service(DatasetChecks):
             sec = self.config.section("storage", self.config.profile(profile).values["storage"])
             raise ConfigError(e.problem, file=sec.source("prefix"), section=sec.title,
                               key="prefix") from None
+        # what the catalogue would refuse (etiket's limits), said before anything moves
+        self.catalogue(profile).check_values(DatasetSpec(
+            name=name, dataset_key="", description=definition.description,
+            dataset_type=definition.dataset_type, sample=definition.sample,
+            keywords=tuple(definition.keywords), metadata=dict(definition.metadata)))
         links = self.settings_values(profile, overrides)["links"]
         planner = Planner(storage.name_rules, definition.include, definition.exclude, links)
         return PreparedJob(planner.plan(definition.paths, prefix), prefix, storage)

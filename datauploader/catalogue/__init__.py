@@ -11,6 +11,7 @@ CATALOGUES = {
     "icat": "datauploader.catalogue.icat:ICATCatalogue",
     "scicat": "datauploader.catalogue.scicat:SciCatCatalogue",
     "openbis": "datauploader.catalogue.openbis.catalogue:OpenBISCatalogue",
+    "etiket": "datauploader.catalogue.etiket:EtiketCatalogue",
 }
 
 

@@ -39,6 +39,18 @@ class CredentialField:
 
 
 @dataclass(frozen=True)
+class DatasetField:
+    """A dataset field a catalogue takes beyond the common ones (name, description, keywords,
+    metadata): its value travels in the dataset's metadata under ``name`` (``--meta
+    name=value``; a row of the window's metadata table), and the catalogue takes it out."""
+
+    name: str
+    label: str
+    help: str = ""
+    kind: str = "text"  # text | integer
+
+
+@dataclass(frozen=True)
 class Investigation:
     id: str
     proposal: str  # the name users know it by (proposal number, visit id, …)
@@ -113,6 +125,25 @@ class Catalogue(ABC):
         """The login form's fields; empty when no login is needed. May ask the server (ICAT
         lists its authenticators and their keys)."""
         return []
+
+    def kept_login(self, credentials: dict[str, str]) -> str | None:
+        """Log in again with what this catalogue keeps itself (a refresh token in the OS
+        keyring), when the secret is not at hand; the user name, or None when it keeps
+        nothing usable for these credentials."""
+        return None
+
+    def forget_kept_login(self, credentials: dict[str, str]) -> bool:
+        """Forget what ``kept_login`` would use; whether there was something."""
+        return False
+
+    def dataset_fields(self) -> list[DatasetField]:
+        """The dataset fields this catalogue takes beyond the common ones."""
+        return []
+
+    def check_values(self, spec: "DatasetSpec") -> None:
+        """Refuse, before anything is sent, values this catalogue would never take (its
+        documented limits: ``InputError`` naming the field and the rule); needs no login.
+        ``check_dataset`` (after the login) asks the server about the rest."""
 
     def keyring_service(self) -> str:
         """One OS-keyring service name per catalogue endpoint."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from datauploader.core.records import TaskRecord
 from datauploader.errors import CancelledError, Reaction, classify, describe
-from datauploader.events import BytesSent, FileRetrying, MultipartStarted, PartDone
+from datauploader.events import (BytesSent, FileRetrying, MultipartStarted, PartDone,
+                                 RemoteFileStatus)
 from datauploader.source import SourceReader
 from datauploader.storage.base import TransferContext, TransferItem
 
@@ -82,6 +83,14 @@ class FileContext(TransferContext):
     def multipart_forgotten(self) -> None:
         self._run.mp_tasks.discard(self._task.id)
         self._run.journal.clear_multipart(self._task.id)
+
+    def remote_file(self):
+        return self._run.journal.remote_file(self._task.id)
+
+    def remote_file_status(self, remote_id: str, version: str, status: str,
+                           durable: bool = False) -> None:
+        self._run.bus.emit(RemoteFileStatus(self._run.job.id, self._task.id, remote_id, version,
+                                            status, durable))
 
     def request(self, what: str, send):
         run = self._run

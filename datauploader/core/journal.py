@@ -26,20 +26,18 @@ import uuid
 from collections import deque
 from typing import Iterable, Iterator
 
+from datauploader.core.journal_rows import EVENT_SQL as _EVENT
+from datauploader.core.journal_rows import JournalRows
 from datauploader.core.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from datauploader.core.models import DatasetDefinition, PlannedFile
-from datauploader.core.records import JobCounts, JobRecord, MultipartRecord, TaskRecord
-from datauploader.errors import ExitCode, InputError, Reaction, UserFacingError
-from datauploader.events import (DatasetFinalized, DatasetReady, FileDone, FileFailed, FileRetrying,
-                                 FilesRegistered, FileStarted, JobDone, JobStarted,
-                                 MultipartStarted, PartDone, Subscriber)
+from datauploader.core.records import (JobCounts, JobRecord, MultipartRecord, RemoteFileRecord,
+                                       TaskRecord)
+from datauploader.errors import ExitCode, InputError, UserFacingError
 from datauploader.states import JobState, TaskState
 
 log = logging.getLogger(__name__)
 
 _TASK_STATES = {s.value: s for s in TaskState}
-_EVENT = ("INSERT INTO task_events (job_id, task_id, ts, state, attempt, detail) "
-          "VALUES (?,?,?,?,?,?)")
 
 
 class JournalError(UserFacingError):
@@ -74,7 +72,7 @@ class UnknownJobError(JournalError, InputError):
     """A job number the journal does not know: a mistake on the command line (exit 2)."""
 
 
-class Journal(Subscriber):
+class Journal(JournalRows):
     def __init__(self, path: str, commit_interval: float = 0.1):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -521,76 +519,12 @@ class Journal(Subscriber):
             "SELECT m.task_id FROM multipart m JOIN tasks t ON t.id = m.task_id "
             "WHERE t.job_id=?", (job_id,))}
 
+    def remote_file(self, task_id: int) -> RemoteFileRecord | None:
+        rows = self._read("SELECT task_id, remote_id, version, status FROM remote_files WHERE "
+                          "task_id=?", (task_id,))  # (etiket's file id and version)
+        return RemoteFileRecord(**rows[0]) if rows else None
+
     def clear_multipart(self, task_id: int) -> None:
         self._write("DELETE FROM parts WHERE task_id=?", (task_id,))
         self._write("DELETE FROM multipart WHERE task_id=?", (task_id,))
         self.commit()
-
-    # -- subscriber: the engine's events become journal rows --------------------------------
-    def on_job_started(self, e: JobStarted, **kw) -> None:
-        self.set_job_state(e.job_id, JobState.RUNNING)
-
-    def on_file_started(self, e: FileStarted, **kw) -> None:
-        now = time.time()
-        self._write("UPDATE tasks SET state=?, attempts=?, error=NULL, updated=? WHERE id=?",
-                    (TaskState.UPLOADING.value, e.attempt, now, e.task_id))
-        self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.UPLOADING.value, e.attempt,
-                             f"resuming after {e.resumed_bytes} bytes" if e.resumed_bytes
-                             else None))
-
-    def on_file_retrying(self, e: FileRetrying, **kw) -> None:
-        self._write(_EVENT, (e.job_id, e.task_id, time.time(), "retrying", e.attempt,
-                             f"in {e.delay:.1f}s: {e.error}"))
-
-    def on_multipart_started(self, e: MultipartStarted, **kw) -> None:
-        # committed before the first part is sent: an upload id must never be forgotten
-        self._write("INSERT OR REPLACE INTO multipart VALUES (?,?,?,?)",
-                    (e.task_id, e.upload_id, e.part_size, time.time()))
-        self._write("DELETE FROM parts WHERE task_id=?", (e.task_id,))
-        self.commit()
-
-    def on_part_done(self, e: PartDone, **kw) -> None:
-        self._write("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?)",
-                    (e.task_id, e.part_number, e.size, e.etag, e.checksum))
-
-    def on_file_done(self, e: FileDone, **kw) -> None:
-        now = time.time()
-        self._write("UPDATE tasks SET state=?, updated=?, size=?, checksum=?, algorithm=?, "
-                    "location=?, verified_by=?, etag=?, error=NULL WHERE id=?",
-                    (TaskState.VERIFIED.value, now, e.size, e.checksum, e.algorithm, e.location,
-                     e.verified_by, e.etag, e.task_id))
-        detail = f"verified by {e.verified_by}"
-        if e.skipped:
-            self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0,
-                                 "already on the server with identical content; " + detail))
-        else:
-            self._write_many(_EVENT, [
-                (e.job_id, e.task_id, now, TaskState.UPLOADED.value, 0, None),
-                (e.job_id, e.task_id, now, TaskState.VERIFIED.value, 0, detail)])
-
-    def on_file_failed(self, e: FileFailed, **kw) -> None:
-        if e.kind is Reaction.UNPLANNED:  # recorded as such; the event only tells the others
-            return
-        now = time.time()
-        self._write("UPDATE tasks SET state=?, attempts=?, error=?, updated=? WHERE id=?",
-                    (TaskState.FAILED.value, e.attempts, e.error, now, e.task_id))
-        self._write(_EVENT, (e.job_id, e.task_id, now, TaskState.FAILED.value, e.attempts,
-                             e.error))
-
-    def on_dataset_ready(self, e: DatasetReady, **kw) -> None:
-        self.set_dataset(e.job_id, e.investigation_id, e.dataset_id)
-
-    def on_files_registered(self, e: FilesRegistered, **kw) -> None:
-        now = time.time()
-        self._write_many("UPDATE tasks SET state=?, datafile_id=?, updated=? WHERE id=?",
-                         [(TaskState.REGISTERED.value, d, now, t)
-                          for t, d in zip(e.task_ids, e.datafile_ids)])
-        self._write_many(_EVENT, [(e.job_id, t, now, TaskState.REGISTERED.value, 0,
-                                   f"datafile {d}") for t, d in zip(e.task_ids, e.datafile_ids)])
-
-    def on_dataset_finalized(self, e: DatasetFinalized, **kw) -> None:
-        self._job_event(e.job_id, "finalized", f"dataset {e.dataset_id}")
-        self.commit()
-
-    def on_job_done(self, e: JobDone, **kw) -> None:
-        self.set_job_state(e.job_id, JobState(e.state), e.error, e.details)

@@ -1,7 +1,7 @@
 """The journal's SQLite schema and its ordered migrations (every old journal opens in a new
 DataUploader; a journal of a newer one is refused, never damaged)."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Ordered migrations: MIGRATIONS[i] takes a database from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -95,5 +95,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tasks ADD COLUMN kind TEXT NOT NULL DEFAULT 'file';
     ALTER TABLE tasks ADD COLUMN etag TEXT
+    """,
+    # 4: a file on a server that tracks its state itself (etiket: its file id and version,
+    #    and announced, pending or secured), so that a resume continues that very version
+    """
+    CREATE TABLE remote_files (
+        task_id INTEGER PRIMARY KEY,
+        remote_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        status TEXT NOT NULL,
+        updated REAL NOT NULL
+    )
     """,
 ]

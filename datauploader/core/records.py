@@ -64,6 +64,16 @@ class MultipartRecord:
 
 
 @dataclass(frozen=True)
+class RemoteFileRecord:
+    """A file on a server that tracks its state itself: its id, version and last status."""
+
+    task_id: int
+    remote_id: str
+    version: str
+    status: str
+
+
+@dataclass(frozen=True)
 class JobCounts:
     files: dict[str, int]
     bytes_done: int

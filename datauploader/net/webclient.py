@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import re
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import requests
@@ -79,31 +80,39 @@ class WebClient:
         # per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's
         # verify, which would drop a configured ca_bundle
         kw.setdefault("verify", self.session.verify)
-        try:
+        with network_errors(self.what, url, secrets):
             return self.session.request(method, url, **kw)
-        except requests.exceptions.SSLError as e:
-            found = tls.ssl_error_in(e)
-            if found is not None:  # worded as for the storage backends
-                err = tls.failure(found, f"{self.what} at {where(url)}", "the configuration")
-                err.details = redact(str(e), *secrets)
-                raise err from None
-            raise UserFacingError(
-                f"The TLS certificate of {where(url)} could not be verified. If the facility uses "
-                "its own certificate authority, set 'ca_bundle' to its PEM file.",
-                details=redact(str(e), *secrets)) from None
-        except requests.exceptions.ConnectionError as e:
-            if _refused(e):
-                raise UnreachableError(
-                    f"{self.what} at {where(url)} refused the connection; check the address and "
-                    "that the service is running.", details=redact(str(e), *secrets)) from None
-            raise TransientError(f"The connection to {self.what} at {where(url)} failed; it will "
-                                 "be retried.", details=redact(str(e), *secrets)) from None
-        except requests.exceptions.Timeout as e:
-            raise TransientError(f"{self.what} at {where(url)} did not answer in time; it will be "
-                                 "retried.", details=redact(str(e), *secrets)) from None
 
     def close(self) -> None:
         self.session.close()
+
+
+@contextmanager
+def network_errors(what: str, url: str, secrets: tuple = ()):
+    """Connection problems of a requests call to ``url`` as our errors (shared with clients
+    that drive their own requests session, such as the OAuth client of ``net.oidc``)."""
+    try:
+        yield
+    except requests.exceptions.SSLError as e:
+        found = tls.ssl_error_in(e)
+        if found is not None:  # worded as for the storage backends
+            err = tls.failure(found, f"{what} at {where(url)}", "the configuration")
+            err.details = redact(str(e), *secrets)
+            raise err from None
+        raise UserFacingError(
+            f"The TLS certificate of {where(url)} could not be verified. If the facility uses "
+            "its own certificate authority, set 'ca_bundle' to its PEM file.",
+            details=redact(str(e), *secrets)) from None
+    except requests.exceptions.ConnectionError as e:
+        if _refused(e):
+            raise UnreachableError(
+                f"{what} at {where(url)} refused the connection; check the address and "
+                "that the service is running.", details=redact(str(e), *secrets)) from None
+        raise TransientError(f"The connection to {what} at {where(url)} failed; it will "
+                             "be retried.", details=redact(str(e), *secrets)) from None
+    except requests.exceptions.Timeout as e:
+        raise TransientError(f"{what} at {where(url)} did not answer in time; it will be "
+                             "retried.", details=redact(str(e), *secrets)) from None
 
 
 def _refused(e: BaseException) -> bool:

@@ -12,6 +12,7 @@ BACKENDS = {
     "sftp": "datauploader.storage.sftp.backend:SFTPStorage",
     "rclone": "datauploader.storage.rclone.backend:RcloneStorage",
     "ids": "datauploader.storage.ids:IDSStorage",
+    "etiket": "datauploader.storage.etiket:EtiketStorage",
 }
 
 

@@ -92,6 +92,16 @@ class TransferContext:
         up the file's tries), and each retry is reported. The last failure is raised, marked
         so that the engine does not try the whole file again. Here: no retries."""
         return send()
+    # a server that tracks each file's state itself (etiket), journaled by the engine
+    def remote_file(self):
+        """The RemoteFileRecord (id, version, status) of an earlier attempt, or None."""
+        return None
+
+    def remote_file_status(self, remote_id: str, version: str, status: str,
+                           durable: bool = False) -> None:
+        """Record the file's id, version and status, before the step it announces; with
+        ``durable`` it returns only once the journal has it on disk (before registering a
+        version that must never be forgotten), else it is group-committed."""
 
 
 class StorageBackend(ABC):

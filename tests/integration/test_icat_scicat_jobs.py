@@ -425,7 +425,8 @@ def test_example_configurations_are_valid(example, tmp_path):
             if profile == "local":
                 continue
             cat, storage = service.catalogue(profile), service.storage(profile)
-            assert cat.kind in ("icat", "scicat", "openbis") and storage.kind in ("ids", "s3")
+            assert cat.kind in ("icat", "scicat", "openbis", "etiket")
+            assert storage.kind in ("ids", "s3", "etiket")
             assert "example.org" in cat.describe() + storage.describe()
     finally:
         service.close()
