@@ -31,6 +31,20 @@ class TLSCertificateError(TLSError):
     """The server's certificate could not be verified."""
 
 
+#: where tools look for a CA bundle when none is configured (AWS_CA_BUNDLE: the AWS CLI's)
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def bundle_from_env(env, configured: str = "", aws: bool = False) -> str:
+    """The CA bundle to use: the configured one, else the one the environment names (as the
+    operator's other tools would use it: the AWS CLI's AWS_CA_BUNDLE for S3, then requests'
+    and curl's variables and OpenSSL's SSL_CERT_FILE), else "" (the system's)."""
+    if configured:
+        return configured
+    names = (("AWS_CA_BUNDLE",) if aws else ()) + CA_BUNDLE_VARIABLES
+    return next((env[n] for n in names if env.get(n)), "")
+
+
 def context(ca_bundle: str | None, verify_tls: bool = True,
             where: str = CONFIGURATION) -> ssl.SSLContext:
     """A client context: the system's authorities, or those in the PEM file ``ca_bundle``;

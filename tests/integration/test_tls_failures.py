@@ -160,3 +160,36 @@ def test_unreadable_ca_bundle(tmp_path):
     with pytest.raises(TLSError) as ei:
         S3Client("https://127.0.0.1:1", credentials=Credentials("AK", "SK"), ca_bundle=missing)
     assert ei.value.message.startswith(f"The CA bundle {missing} could not be read")
+
+
+@pytest.mark.parametrize("variable,kind", [
+    ("AWS_CA_BUNDLE", "s3"), ("REQUESTS_CA_BUNDLE", "s3"), ("REQUESTS_CA_BUNDLE", "webdav"),
+    ("SSL_CERT_FILE", "webdav"),
+])
+def test_the_ca_bundle_the_environment_names_is_used(serve, tmp_path, variable, kind):
+    """No ca_bundle configured: the one the operator's other tools use (AWS_CA_BUNDLE for S3,
+    REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE) is trusted, as they would."""
+    from datauploader.app.paths import resolve
+    from datauploader.app.service import Service
+
+    cert_key = make_cert(tmp_path, "own-ca", names=[x509.IPAddress(
+        ipaddress.ip_address("127.0.0.1"))])
+    srv = serve(cert_key)
+    url = f"https://127.0.0.1:{srv.port}"
+    section = (f"type = s3\nendpoint_url = {url}\nbucket = b\n" if kind == "s3" else
+               f"type = webdav\nurl = {url}/dav\nauth = none\n")
+    cfg = tmp_path / "site.ini"
+    cfg.write_text(f"[settings]\ndefault_profile = p\nretries = 1\n[profile:p]\ncatalogue = "
+                   f"local\nstorage = st\n[storage:st]\n{section}")
+    base = {"DATAUPLOADER_HOME": str(tmp_path / "home"),
+            "DATAUPLOADER_SYSTEM_CONFIG": str(tmp_path / "none.ini"),
+            "AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+    for env, verified in (({}, False), ({variable: cert_key[0]}, True)):
+        service = Service.open(resolve({**base, **env}), [str(cfg)], {**base, **env})
+        try:
+            with pytest.raises(Exception) as ei:  # noqa: B017 - any answer but TLS's
+                service.storage("p").check()
+        finally:
+            service.close()
+        # trusted: the handshake passes and the (non-S3, non-WebDAV) server's answer fails
+        assert isinstance(ei.value, TLSCertificateError) is not verified, ei.value

@@ -35,13 +35,15 @@ def _check(service, args, out, err) -> int:
         cat = service.catalogue(name)
         online = service.check_online(name) if args.online and storage is not None else None
         if online:
-            offers[name] = list(online.offers)
+            offers[name] = list(online.offers) + list(online.storage_offers)
         if not args.json:
             where = storage.describe() if storage else f"[{sec.title}] (no credentials here)"
             out.write(f"profile {name}: storage {where}, {cat.describe()}"
                       + (" — reachable, credentials accepted" if args.online else "") + "\n")
             for line in online.offers if online else ():
                 out.write(f"  {cat.describe()}: {line}\n")
+            for line in online.storage_offers if online else ():
+                out.write(f"  {online.storage}: {line}\n")
     for w in warnings:
         err.write(f"warning: {w}\n")
     if args.json:

@@ -1,5 +1,6 @@
 """``verify JOB``: every uploaded file of a job checked again against the storage (read back
-and hashed; --quick: size and recorded checksum)."""
+and hashed; --quick: size and the ETag the object had when it was stored, where the storage
+states one — a file with nothing but its size to compare is counted as such, not as proven)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,16 @@ def cmd_verify(service, args, out, err) -> int:
     if args.json:
         write_json(out, {"job": job.id, "mode": report.mode, "checked": len(report.items),
                          "ok": len(report.items) - len(problems),
+                         "size_only": len(report.unproven),
                          "problems": [{"file": i.relpath, "key": i.key, "status": i.status,
                                        "detail": i.detail} for i in problems]})
     else:
         for i in problems:
             out.write(f"{i.status:<18} {i.relpath}: {i.detail}\n")
+        unproven = len(report.unproven)
         out.write(f"Job {job.id}: {len(report.items) - len(problems)} of {len(report.items)} "
                   f"files verified ({report.mode})"
+                  + (f", {unproven} of them by their size only (verify without --quick reads "
+                     "them back)" if unproven else "")
                   + (f", {len(problems)} problems.\n" if problems else "; all good.\n"))
     return ExitCode.INCOMPLETE if problems else ExitCode.OK

@@ -42,6 +42,7 @@ from datauploader.checksums import HashingSink
 from datauploader.errors import (AuthError, CancelledError, ConfigError, FileChangedError,
                                  VerificationError)
 from datauploader.names import RULES
+from datauploader.net import tls
 from datauploader.options import Option, SecretSlot, keyring_service
 from datauploader.proofs import Proof
 from datauploader.storage.base import (RemoteObject, StorageBackend, TransferContext, TransferItem,
@@ -146,6 +147,7 @@ class S3Storage(MultipartUpload, StorageBackend):
         options["credentials"] = resolve_credentials(
             cls._endpoint(options), slot, options.get("aws_profile", ""), ctx.env, ctx.secrets,
             ctx.section)
+        options["ca_bundle"] = tls.bundle_from_env(ctx.env, options.get("ca_bundle", ""), aws=True)
         paths = getattr(ctx, "paths", None)
         return cls(**options, state_dir=paths.state_dir if paths else None)
 

@@ -199,6 +199,7 @@ class WebDAVStorage(Proofs, StorageBackend):
             slot = cls.secret_slot(options, ctx.section)
             token = ctx.secrets.get(slot.service, slot.user) or \
                 ctx.env.get("DATAUPLOADER_WEBDAV_TOKEN") or None
+        options["ca_bundle"] = tls.bundle_from_env(ctx.env, options.get("ca_bundle", ""))
         paths = getattr(ctx, "paths", None)
         return cls(**options, password=password, token=token, storage_name=ctx.section,
                    state_dir=paths.state_dir if paths else None)
